@@ -3,6 +3,7 @@
 // wspc echo server: the browser's own `new WebSocket(wsUrl)` talks to our server.
 //
 // Usage: browser.js WS_URL | PAGE_URL [--ws WS_URL] [--subprotocol NAME] [--max-mib 4]
+//                   [--screenshot PNG]   (default tests-interop/out/browser.png)
 //   WS_URL (ws://...): a local test page (tests-interop/out/browser-page.html, loaded
 //     as file://) runs the checks against WS_URL.
 //   PAGE_URL (http://, file://, data:): that page is loaded and the checks run inside
@@ -24,11 +25,13 @@ let target = null;
 let wsUrl = null;
 let subprotocol = null;
 let maxMiB = 4;
+let screenshot = null;
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--ws') wsUrl = argv[++i];
   else if (a === '--subprotocol') subprotocol = argv[++i];
   else if (a === '--max-mib') maxMiB = Number(argv[++i]);
+  else if (a === '--screenshot') screenshot = argv[++i];
   else if (target === null) target = a;
   else { console.error(`browser.js: unexpected argument ${a}`); process.exit(2); }
 }
@@ -36,6 +39,7 @@ if (!target) { console.error('usage: browser.js WS_URL | PAGE_URL [--ws WS_URL]'
 
 const OUT = path.join(__dirname, 'out');
 fs.mkdirSync(OUT, { recursive: true });
+if (!screenshot) screenshot = path.join(OUT, 'browser.png');
 
 let pageUrl;
 if (/^wss?:\/\//.test(target)) {
@@ -183,10 +187,10 @@ async function main() {
     ]);
     for (const r of res.results) console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.ok ? '' : ': ' + r.detail} (${r.ms} ms)`);
     console.log(`negotiated extensions: "${res.extensions}", protocol: "${res.protocol}"`);
-    await page.screenshot({ path: path.join(OUT, 'browser.png'), fullPage: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
     const passed = res.results.filter((r) => r.ok).length;
     const failed = res.results.length - passed;
-    console.log(`screenshot: ${path.join(OUT, 'browser.png')}; ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`screenshot: ${screenshot}; ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     console.log(`browser: ${passed} passed, ${failed} failed`);
     rc = failed ? 1 : 0;
   } catch (e) {
