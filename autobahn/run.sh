@@ -25,7 +25,8 @@
 #   AUTOBAHN_PARALLELISM  cases run at once in server mode (default 2)
 #   AUTOBAHN_TIMEOUT      seconds before the whole kosoku run is abandoned (default 1500)
 #   AUTOBAHN_OUT          results dir (default autobahn/out/<role>)
-#   AUTOBAHN_REQUIRE_EXPECTED=1  fail when expected-<role>.json is missing
+#   AUTOBAHN_EXPECTED     expectation file (default autobahn/expected-<role>.json)
+#   AUTOBAHN_REQUIRE_EXPECTED=1  fail when the expectation file is missing
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,7 +34,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
 KOSOKU="$ROOT/.venv/bin/kosoku"
 
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { awk 'NR>1 && /^#/ {sub(/^# ?/, ""); print; next} NR>1 {exit}' "${BASH_SOURCE[0]}"; exit 2; }
 
 [ $# -ge 1 ] || usage
 ROLE="$1"; shift
@@ -176,7 +177,7 @@ if [ ! -f "$OUT/index.json" ]; then
   exit 1
 fi
 
-CHECK=("$PY" "$HERE/check.py" --role "$ROLE" --expected "$HERE/expected-$ROLE.json" --elapsed "$ELAPSED")
+CHECK=("$PY" "$HERE/check.py" --role "$ROLE" --expected "${AUTOBAHN_EXPECTED:-$HERE/expected-$ROLE.json}" --elapsed "$ELAPSED")
 for c in $CASES; do CHECK+=(--include "$c"); done
 for c in $EXCLUDE; do CHECK+=(--exclude "$c"); done
 [ "$UPDATE" = 1 ] && CHECK+=(--update)
