@@ -1,0 +1,440 @@
+//! The handle: handshake state plus the two queue halves.
+
+use crate::action::{Action, ActionToken, Payload};
+use crate::config::{Config, Role};
+use crate::error::{Misuse, Result};
+use crate::handshake::{self, Header, OwnedHeader};
+use crate::recv::{ReceiveHalf, RecvLimits, QUEUE_RECV};
+use crate::region::{split_regions, Shared};
+use crate::send::{SendBuffer, SendHalf, QUEUE_SEND};
+use crate::types::{ActionQueue, BufferType};
+use std::sync::Arc;
+
+enum State {
+    Created,
+    ClientHandshaking { key: String, subprotocols: Vec<String>, extensions: Vec<String>, headers: Vec<OwnedHeader> },
+    ServerHandshaking { headers: Vec<OwnedHeader> },
+    Open,
+}
+
+/// What `end_client_handshake` reports: indices into the arrays given to
+/// `begin_client_handshake`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientHandshakeResult {
+    /// The subprotocol the server chose.
+    pub subprotocol: Option<usize>,
+    /// The extensions the server accepted (application-offered ones only; permessage-deflate
+    /// negotiated by the engine itself is reported by [`Handle::deflate_params`]).
+    pub extensions: Vec<usize>,
+}
+
+/// A WebSocket session handle (`WEB_SOCKET_HANDLE`): a client or server endpoint of one
+/// connection, doing no I/O.
+///
+/// # Calling protocol
+/// 1. Create with [`Handle::client`] / [`Handle::server`].
+/// 2. Handshake: client `begin_client_handshake` → (application sends the GET with the
+///    returned headers, reads the `101`) → `end_client_handshake`; server
+///    `begin_server_handshake` → (application sends `101` with the returned headers) →
+///    optionally `end_server_handshake` (any session call ends it implicitly).
+/// 3. Session: queue work with [`send`](Self::send) (one outstanding) and
+///    [`receive`](Self::receive) (one outstanding); then loop on
+///    [`get_action`](Self::get_action), doing what each [`Action`] says and answering each
+///    with [`complete_action`](Self::complete_action), until `NoAction`.
+/// 4. Teardown: [`abort`](Self::abort), then drain `get_action` until `NoAction`; drop.
+///
+/// For two threads, [`split`](Self::split) the open handle into a [`SendHalf`] and a
+/// [`ReceiveHalf`]; they share only a few atomics.
+pub struct Handle {
+    role: Role,
+    config: Config,
+    state: State,
+    send: SendHalf,
+    recv: ReceiveHalf,
+    prefer_send: bool,
+    #[cfg(feature = "deflate")]
+    deflate: Option<crate::deflate::DeflateParams>,
+}
+
+impl Handle {
+    /// `WebSocketCreateClientHandle` with a configuration.
+    pub fn client(config: Config) -> Result<Self> {
+        if config.role != Role::Client {
+            return Err(Misuse::InvalidArgument("server configuration given to a client handle").into());
+        }
+        Ok(Self::new(config))
+    }
+
+    /// `WebSocketCreateServerHandle` with a configuration.
+    pub fn server(config: Config) -> Result<Self> {
+        if config.role != Role::Server {
+            return Err(Misuse::InvalidArgument("client configuration given to a server handle").into());
+        }
+        Ok(Self::new(config))
+    }
+
+    /// A handle for `config`'s role.
+    pub fn new(config: Config) -> Self {
+        let shared = Arc::new(Shared::default());
+        let recv_cap = config.receive_buffer_size as usize;
+        let (rbuf, sbuf) = split_regions(recv_cap, config.send_buffer_size as usize, config.allocated);
+        let send = SendHalf::new(shared.clone(), config.role, config.disable_masking, sbuf);
+        let limits = RecvLimits {
+            verify_utf8: !config.disable_utf8,
+            disable_masking: config.disable_masking,
+            max_message: config.max_message_size,
+            max_frame: config.max_frame_size,
+            max_fragments: config.max_fragments,
+        };
+        let recv = ReceiveHalf::new(shared, config.role, limits, rbuf, recv_cap);
+        Self {
+            role: config.role,
+            config,
+            state: State::Created,
+            send,
+            recv,
+            prefer_send: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
+        }
+    }
+
+    /// Client or server.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// True once the handshake has finished.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
+    /// `WebSocketBeginClientHandshake`: the headers to add to the upgrade request. They stay
+    /// owned by the handle until the handshake ends. `initial_headers` (the headers the
+    /// application will send) are accepted for parity with Windows and not needed.
+    pub fn begin_client_handshake(
+        &mut self,
+        subprotocols: &[&str],
+        extensions: &[&str],
+        initial_headers: &[Header<'_>],
+    ) -> Result<&[OwnedHeader]> {
+        let _ = initial_headers;
+        if self.role != Role::Client {
+            return Err(Misuse::WrongState("begin_client_handshake on a server handle").into());
+        }
+        if !matches!(self.state, State::Created) {
+            return Err(Misuse::WrongState("the handshake already began").into());
+        }
+        for p in subprotocols {
+            handshake::validate_token(p).map_err(Misuse::InvalidArgument)?;
+        }
+        for e in extensions {
+            handshake::validate_extension(e).map_err(Misuse::InvalidArgument)?;
+        }
+        let key = handshake::generate_key();
+        #[allow(unused_mut)]
+        let mut offered: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.config.deflate {
+            offered.extend(d.client_offers());
+        }
+        let headers = handshake::client_request_headers(&key, subprotocols, &offered);
+        self.state = State::ClientHandshaking {
+            key,
+            subprotocols: subprotocols.iter().map(|s| s.to_string()).collect(),
+            extensions: extensions.iter().map(|s| s.to_string()).collect(),
+            headers,
+        };
+        match &self.state {
+            State::ClientHandshaking { headers, .. } => Ok(headers),
+            _ => unreachable!("state set above"),
+        }
+    }
+
+    /// `WebSocketEndClientHandshake`: validates the response headers (the application has
+    /// already checked for status 101) and opens the session.
+    pub fn end_client_handshake(&mut self, response: &[Header<'_>]) -> Result<ClientHandshakeResult> {
+        let State::ClientHandshaking { key, subprotocols, extensions, .. } = &self.state else {
+            return Err(Misuse::WrongState("end_client_handshake before begin_client_handshake").into());
+        };
+        let offered: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
+        let r = handshake::validate_response(response, key, &offered)?;
+        let mut selected = Vec::new();
+        #[cfg(feature = "deflate")]
+        let mut deflate_params = None;
+        for item in &r.extensions {
+            let name = handshake::extension_name(item.as_bytes());
+            if let Some(i) =
+                extensions.iter().position(|e| handshake::extension_name(e.as_bytes()).eq_ignore_ascii_case(name))
+            {
+                if selected.contains(&i) {
+                    return Err(crate::error::HandshakeError::ExtensionNotSupported.into());
+                }
+                selected.push(i);
+                continue;
+            }
+            #[cfg(feature = "deflate")]
+            if let Some(d) = &self.config.deflate {
+                if name.eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME.as_bytes()) && deflate_params.is_none() {
+                    deflate_params = Some(d.accept_response(item)?);
+                    continue;
+                }
+            }
+            return Err(crate::error::HandshakeError::ExtensionNotSupported.into());
+        }
+        #[cfg(feature = "deflate")]
+        if let Some(p) = deflate_params {
+            self.install_deflate(p);
+        }
+        self.state = State::Open;
+        Ok(ClientHandshakeResult { subprotocol: r.subprotocol, extensions: selected })
+    }
+
+    /// `WebSocketBeginServerHandshake`: validates the request headers and returns the headers
+    /// for the `101` response, with the application's chosen subprotocol and extensions.
+    pub fn begin_server_handshake(
+        &mut self,
+        subprotocol: Option<&str>,
+        extensions: &[&str],
+        request: &[Header<'_>],
+    ) -> Result<&[OwnedHeader]> {
+        if self.role != Role::Server {
+            return Err(Misuse::WrongState("begin_server_handshake on a client handle").into());
+        }
+        if !matches!(self.state, State::Created) {
+            return Err(Misuse::WrongState("the handshake already began").into());
+        }
+        if let Some(p) = subprotocol {
+            handshake::validate_token(p).map_err(Misuse::InvalidArgument)?;
+        }
+        for e in extensions {
+            handshake::validate_extension(e).map_err(Misuse::InvalidArgument)?;
+        }
+        let req = handshake::validate_request(request)?;
+        #[allow(unused_mut)]
+        let mut answer: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.config.deflate {
+            let app_took_deflate = extensions.iter().any(|e| {
+                handshake::extension_name(e.as_bytes()).eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME.as_bytes())
+            });
+            if !app_took_deflate {
+                if let Some((params, response)) = d.negotiate_server(&req.extensions) {
+                    answer.push(response);
+                    self.install_deflate(params);
+                }
+            }
+        }
+        let headers = handshake::server_response_headers(&req.key, subprotocol, &answer);
+        self.state = State::ServerHandshaking { headers };
+        match &self.state {
+            State::ServerHandshaking { headers } => Ok(headers),
+            _ => unreachable!("state set above"),
+        }
+    }
+
+    /// `WebSocketEndServerHandshake`: finishes the server handshake (optional).
+    pub fn end_server_handshake(&mut self) -> Result<()> {
+        match self.state {
+            State::ServerHandshaking { .. } => {
+                self.state = State::Open;
+                Ok(())
+            }
+            _ => Err(Misuse::WrongState("end_server_handshake without begin_server_handshake").into()),
+        }
+    }
+
+    /// The headers produced by the handshake call in progress, if any.
+    pub fn handshake_headers(&self) -> Option<&[OwnedHeader]> {
+        match &self.state {
+            State::ClientHandshaking { headers, .. } | State::ServerHandshaking { headers } => Some(headers),
+            _ => None,
+        }
+    }
+
+    /// Marks a handle open without a handshake, for when the upgrade happened elsewhere.
+    /// `deflate`: parameters negotiated elsewhere.
+    pub fn open_without_handshake(&mut self) -> Result<()> {
+        if !matches!(self.state, State::Created) {
+            return Err(Misuse::WrongState("the handshake already began").into());
+        }
+        self.state = State::Open;
+        Ok(())
+    }
+
+    #[cfg(feature = "deflate")]
+    fn install_deflate(&mut self, p: crate::deflate::DeflateParams) {
+        let d = self.config.deflate.as_ref().expect("deflate configured");
+        let (c, dec) = crate::deflate::codec_pair(
+            self.role,
+            &p,
+            d,
+            self.config.receive_buffer_size as usize,
+            self.config.max_message_size,
+        );
+        self.send.deflate = Some(c);
+        self.recv.inflate = Some(dec);
+        self.deflate = Some(p);
+    }
+
+    fn session(&mut self) -> Result<()> {
+        match self.state {
+            State::Open => Ok(()),
+            State::ServerHandshaking { .. } => {
+                self.state = State::Open;
+                Ok(())
+            }
+            _ => Err(Misuse::WrongState("the handshake has not completed").into()),
+        }
+    }
+
+    /// `WebSocketSend`: queues one send. See [`SendHalf::send`].
+    pub fn send(&mut self, ty: BufferType, buffer: Option<SendBuffer>, context: usize) -> Result<()> {
+        self.session()?;
+        self.send.send(ty, buffer, context)
+    }
+
+    /// Queues a data message or fragment from an owned payload (convenience for `send`).
+    pub fn send_data(&mut self, ty: BufferType, payload: impl Into<Payload>, context: usize) -> Result<()> {
+        self.send(ty, Some(SendBuffer::Data(payload.into())), context)
+    }
+
+    /// `WebSocketReceive` with a NULL buffer: queues one receive.
+    pub fn receive(&mut self, context: usize) -> Result<()> {
+        self.session()?;
+        self.recv.receive(context)
+    }
+
+    /// `WebSocketReceive` with a caller buffer.
+    ///
+    /// # Safety
+    /// See [`ReceiveHalf::receive_into`].
+    pub unsafe fn receive_into(&mut self, ptr: *mut u8, len: usize, context: usize) -> Result<()> {
+        self.session()?;
+        // SAFETY: forwarded contract.
+        unsafe { self.recv.receive_into(ptr, len, context) }
+    }
+
+    /// `WebSocketGetAction` with two buffer slots.
+    pub fn get_action(&mut self, queue: ActionQueue) -> Result<Action<'_>> {
+        self.get_action_with_slots(queue, 2)
+    }
+
+    /// `WebSocketGetAction`: the next action of `queue`, using at most `slots` buffers.
+    /// Under [`ActionQueue::All`] the two queues take turns; a failed receive side is
+    /// reported first.
+    pub fn get_action_with_slots(&mut self, queue: ActionQueue, slots: usize) -> Result<Action<'_>> {
+        self.session()?;
+        if slots == 0 {
+            return Err(Misuse::InvalidArgument("no buffer slots").into());
+        }
+        match queue {
+            ActionQueue::Send => self.send.get_action(slots),
+            ActionQueue::Receive => self.recv.get_action(),
+            ActionQueue::All => {
+                if self.recv.error().is_some() && !self.is_aborted() {
+                    return self.recv.get_action();
+                }
+                let send_first = self.prefer_send;
+                for send in [send_first, !send_first] {
+                    if send && self.send.has_action() {
+                        self.prefer_send = false;
+                        return self.send.get_action(slots);
+                    }
+                    if !send && self.recv.has_action() {
+                        self.prefer_send = true;
+                        return self.recv.get_action();
+                    }
+                }
+                Ok(Action::NoAction)
+            }
+        }
+    }
+
+    /// `WebSocketCompleteAction`. Tokens of `NoAction`, stale tokens and repeated
+    /// completions are ignored.
+    pub fn complete_action(&mut self, token: ActionToken, bytes: usize) {
+        match token.queue {
+            QUEUE_SEND => {
+                self.send.complete(token, bytes);
+            }
+            QUEUE_RECV => self.recv.complete(token, bytes),
+            _ => {}
+        }
+    }
+
+    /// Like `complete_action`, giving back the payload when a send completes (to reuse an
+    /// owned vector without allocating).
+    pub fn complete_action_reclaim(&mut self, token: ActionToken, bytes: usize) -> Option<Payload> {
+        match token.queue {
+            QUEUE_SEND => self.send.complete(token, bytes),
+            QUEUE_RECV => {
+                self.recv.complete(token, bytes);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// `WebSocketAbortHandle`: new sends and receives fail; queued ones come back as their
+    /// `Indicate*Complete` actions, then `NoAction`. No effect before the handshake.
+    pub fn abort(&mut self) {
+        if self.session().is_ok() {
+            self.send.shared.abort();
+        }
+    }
+
+    /// True once aborted.
+    pub fn is_aborted(&self) -> bool {
+        self.send.shared.is_aborted()
+    }
+
+    /// The send half.
+    pub fn send_half(&mut self) -> &mut SendHalf {
+        &mut self.send
+    }
+
+    /// The receive half.
+    pub fn receive_half(&mut self) -> &mut ReceiveHalf {
+        &mut self.recv
+    }
+
+    /// Splits an open handle into halves that can be used from two threads. They share
+    /// atomics only: the wire flag that keeps an automatic pong out of a data frame, and the
+    /// abort / close flags.
+    pub fn split(mut self) -> Result<(SendHalf, ReceiveHalf)> {
+        self.session()?;
+        Ok((self.send, self.recv))
+    }
+
+    /// The permessage-deflate parameters in force, if it was negotiated.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_params(&self) -> Option<&crate::deflate::DeflateParams> {
+        self.deflate.as_ref()
+    }
+}
+
+impl SendHalf {
+    /// `WebSocketCompleteAction` for a send-queue token; returns the payload once the send
+    /// is complete.
+    pub fn complete_action(&mut self, token: ActionToken, bytes: usize) -> Option<Payload> {
+        self.complete(token, bytes)
+    }
+
+    /// `WebSocketAbortHandle` (affects both halves).
+    pub fn abort(&self) {
+        self.shared.abort();
+    }
+}
+
+impl ReceiveHalf {
+    /// `WebSocketCompleteAction` for a receive-queue token.
+    pub fn complete_action(&mut self, token: ActionToken, bytes: usize) {
+        self.complete(token, bytes)
+    }
+
+    /// `WebSocketAbortHandle` (affects both halves).
+    pub fn abort(&self) {
+        self.shared.abort();
+    }
+}

@@ -1,0 +1,653 @@
+//! The receive queue: asks for network bytes while a receive is posted, parses frames,
+//! answers pings, and hands data out in chunks no larger than the receive buffer.
+
+use crate::action::{Action, ActionToken};
+use crate::codec::frame::{encode_header, parse_header, OpCode};
+use crate::codec::mask::apply_mask;
+use crate::codec::utf8::Utf8Validator;
+use crate::config::Role;
+use crate::error::{Misuse, ProtocolError, Result};
+use crate::region::{MaskKeys, Region, Shared, WIRE_RECV};
+use crate::types::{close_status, BufferType};
+use std::sync::Arc;
+
+pub(crate) const QUEUE_RECV: u8 = 2;
+
+/// The frame whose payload is being delivered.
+struct Frame {
+    fin: bool,
+    remaining: u64,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes unmasked so far (for the mask offset).
+    unmasked: u64,
+    /// Bytes after `start` that belong to this frame and are already unmasked and validated.
+    ready: usize,
+}
+
+/// The message whose frames are arriving.
+struct Message {
+    text: bool,
+    compressed: bool,
+    size: u64,
+    frames: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Buffer,
+    Target,
+    #[cfg(feature = "deflate")]
+    Inflate,
+}
+
+#[derive(Clone, Copy)]
+enum InFlight {
+    Read { at: usize, len: usize },
+    Pong { len: usize },
+    Deliver { consume: usize, close: bool, ends_frame: bool },
+}
+
+/// One chunk ready to hand out.
+#[derive(Clone, Copy)]
+struct Delivery {
+    source: Source,
+    start: usize,
+    len: usize,
+    ty: BufferType,
+    close_status: Option<u16>,
+    /// Receive-buffer bytes consumed when the chunk is completed.
+    consume: usize,
+    ends_frame: bool,
+}
+
+enum Step {
+    Deliver(Delivery),
+    Pong,
+    NeedData,
+    Again,
+}
+
+struct Pending {
+    context: usize,
+    target: Option<(*mut u8, usize)>,
+}
+
+/// The receive half of a handle: owns the receive buffer, the pong buffer and the
+/// decompressor. Use it from one thread while a [`SendHalf`](crate::SendHalf) is used from
+/// another.
+pub struct ReceiveHalf {
+    pub(crate) shared: Arc<Shared>,
+    role: Role,
+    accept_unmasked: bool,
+    zero_mask: bool,
+    verify_utf8: bool,
+    max_message: Option<u64>,
+    max_frame: Option<u64>,
+    max_fragments: Option<u64>,
+    /// `[0, cap)` receive buffer, `[cap, cap + 144)` the pong frame.
+    buf: Region,
+    cap: usize,
+    start: usize,
+    end: usize,
+    keys: MaskKeys,
+    seq: u32,
+    op: Option<Pending>,
+    in_flight: Option<InFlight>,
+    pong_len: Option<usize>,
+    cancel: bool,
+    frame: Option<Frame>,
+    message: Option<Message>,
+    utf8: Utf8Validator,
+    failed: Option<ProtocolError>,
+    close_received: bool,
+    #[cfg(feature = "deflate")]
+    pub(crate) inflate: Option<crate::deflate::Decompressor>,
+}
+
+// SAFETY: the only non-Send field is `Pending::target`, caller memory handed over by the
+// unsafe `receive_into`, whose contract keeps it valid until the receive completes.
+unsafe impl Send for ReceiveHalf {}
+
+pub(crate) struct RecvLimits {
+    pub(crate) verify_utf8: bool,
+    pub(crate) disable_masking: bool,
+    pub(crate) max_message: Option<u64>,
+    pub(crate) max_frame: Option<u64>,
+    pub(crate) max_fragments: Option<u64>,
+}
+
+impl ReceiveHalf {
+    pub(crate) fn new(shared: Arc<Shared>, role: Role, limits: RecvLimits, buf: Region, cap: usize) -> Self {
+        Self {
+            shared,
+            role,
+            accept_unmasked: role == Role::Server && limits.disable_masking,
+            zero_mask: limits.disable_masking,
+            verify_utf8: limits.verify_utf8,
+            max_message: limits.max_message,
+            max_frame: limits.max_frame,
+            max_fragments: limits.max_fragments,
+            buf,
+            cap,
+            start: 0,
+            end: 0,
+            keys: MaskKeys::new(),
+            seq: 0,
+            op: None,
+            in_flight: None,
+            pong_len: None,
+            cancel: false,
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            failed: None,
+            close_received: false,
+            #[cfg(feature = "deflate")]
+            inflate: None,
+        }
+    }
+
+    /// True while a receive is queued and not yet completed.
+    pub fn is_pending(&self) -> bool {
+        self.op.is_some()
+    }
+
+    /// True once a close frame was received (and its receive completed).
+    pub fn is_close_received(&self) -> bool {
+        self.close_received
+    }
+
+    /// The protocol error that failed this side, if any.
+    pub fn error(&self) -> Option<ProtocolError> {
+        self.failed
+    }
+
+    /// True once the send half queued a close frame.
+    pub fn is_close_sent(&self) -> bool {
+        self.shared.is_close_sent()
+    }
+
+    /// Bytes already read from the network and not yet handed out.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Queues one receive (`WebSocketReceive` with a NULL buffer): the result is lent from
+    /// the engine's receive buffer.
+    pub fn receive(&mut self, context: usize) -> Result<()> {
+        self.queue(context, None)
+    }
+
+    /// Queues one receive into caller memory: the chunk is copied there (at most `len`
+    /// bytes per chunk) and lent back from it.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must be valid for writes, and not otherwise used, until the receive's
+    /// `IndicateReceiveComplete` has been completed (or the handle is dropped).
+    pub unsafe fn receive_into(&mut self, ptr: *mut u8, len: usize, context: usize) -> Result<()> {
+        if ptr.is_null() || len == 0 {
+            return Err(Misuse::InvalidArgument("receive buffer is empty").into());
+        }
+        self.queue(context, Some((ptr, len)))
+    }
+
+    fn queue(&mut self, context: usize, target: Option<(*mut u8, usize)>) -> Result<()> {
+        if self.shared.is_aborted() {
+            return Err(Misuse::Aborted.into());
+        }
+        if self.op.is_some() {
+            return Err(Misuse::AlreadyPending.into());
+        }
+        if self.close_received {
+            return Err(Misuse::WrongState("a close was already received").into());
+        }
+        if self.failed.is_some() {
+            return Err(Misuse::WrongState("the receive side failed with a protocol error").into());
+        }
+        self.op = Some(Pending { context, target });
+        Ok(())
+    }
+
+    fn next_token(&mut self) -> ActionToken {
+        self.seq = self.seq.wrapping_add(1);
+        ActionToken { queue: QUEUE_RECV, seq: self.seq }
+    }
+
+    /// True when `get_action` would return something other than `NoAction` (or an error).
+    pub(crate) fn has_action(&self) -> bool {
+        let pong_blocked = self.pong_len.is_some()
+            && self.shared.wire_owner() == crate::region::WIRE_SEND
+            && !self.shared.is_aborted();
+        self.in_flight.is_none() && (self.op.is_some() || self.failed.is_some()) && !pong_blocked
+    }
+
+    /// The next receive-queue action (`WebSocketGetAction` on the receive queue). After a
+    /// protocol error every call returns that error until the handle is aborted.
+    pub fn get_action(&mut self) -> Result<Action<'_>> {
+        if self.in_flight.is_some() {
+            return Ok(Action::NoAction);
+        }
+        if self.shared.is_aborted() {
+            self.pong_len = None;
+            if self.op.is_none() {
+                return Ok(Action::NoAction);
+            }
+            return Ok(self.hand_out(self.cancelled_delivery()));
+        }
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        if self.op.is_none() {
+            return Ok(Action::NoAction);
+        }
+        if self.cancel {
+            self.cancel = false;
+            return Ok(self.hand_out(self.cancelled_delivery()));
+        }
+        loop {
+            if let Some(len) = self.pong_len {
+                if self.shared.is_wire_broken() {
+                    self.pong_len = None;
+                    continue;
+                }
+                if !self.shared.try_acquire_wire(WIRE_RECV) {
+                    return Ok(Action::NoAction);
+                }
+                self.in_flight = Some(InFlight::Pong { len });
+                let token = self.next_token();
+                return Ok(Action::SendToNetwork {
+                    token,
+                    buffer_type: BufferType::UnsolicitedPong,
+                    context: None,
+                    buffers: crate::action::SendBuffers { bufs: [self.buf.slice(self.cap, len), &[]], count: 1 },
+                });
+            }
+            match self.step() {
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(e.into());
+                }
+                Ok(Step::Again) => continue,
+                Ok(Step::Pong) => continue,
+                Ok(Step::Deliver(d)) => return Ok(self.hand_out(d)),
+                Ok(Step::NeedData) => {
+                    if self.start == self.end {
+                        self.start = 0;
+                        self.end = 0;
+                    } else if self.start > 0 {
+                        self.buf.copy_within(self.start..self.end, 0);
+                        self.end -= self.start;
+                        self.start = 0;
+                    }
+                    if self.end == self.cap {
+                        // Cannot happen: every unit that must be whole in the buffer (a
+                        // header, a control frame) is smaller than the minimum buffer.
+                        let e = ProtocolError::ControlFrameTooLong;
+                        self.failed = Some(e);
+                        return Err(e.into());
+                    }
+                    let (at, len) = (self.end, self.cap - self.end);
+                    self.in_flight = Some(InFlight::Read { at, len });
+                    let token = self.next_token();
+                    let context = self.op.as_ref().map_or(0, |p| p.context);
+                    return Ok(Action::ReceiveFromNetwork { token, context, buffer: self.buf.slice_mut(at, len) });
+                }
+            }
+        }
+    }
+
+    fn cancelled_delivery(&self) -> Delivery {
+        let ty = match &self.message {
+            Some(m) => BufferType::data(m.text, false),
+            None => BufferType::BinaryMessage,
+        };
+        Delivery {
+            source: Source::Buffer,
+            start: self.start,
+            len: 0,
+            ty,
+            close_status: None,
+            consume: 0,
+            ends_frame: false,
+        }
+    }
+
+    fn hand_out(&mut self, mut d: Delivery) -> Action<'_> {
+        let op = self.op.as_ref().expect("a receive is pending");
+        let context = op.context;
+        if let Some((ptr, cap)) = op.target {
+            let n = d.len.min(cap);
+            debug_assert_eq!(n, d.len, "step() limits chunks to the target size");
+            let src: &[u8] = match d.source {
+                #[cfg(feature = "deflate")]
+                Source::Inflate => self.inflate.as_ref().expect("inflate source").chunk(d.start, n),
+                _ => self.buf.slice(d.start, n),
+            };
+            // SAFETY: `receive_into`'s contract makes `ptr..ptr+cap` valid for writes and
+            // unaliased until this receive completes; `n <= cap`; the source is engine memory,
+            // so the two do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), ptr, n) };
+            d.source = Source::Target;
+            d.start = 0;
+        }
+        self.in_flight =
+            Some(InFlight::Deliver { consume: d.consume, close: d.ty == BufferType::Close, ends_frame: d.ends_frame });
+        let token = self.next_token();
+        let data: &[u8] = match d.source {
+            Source::Buffer => self.buf.slice(d.start, d.len),
+            Source::Target => {
+                let (ptr, _) = self.op.as_ref().and_then(|p| p.target).expect("target set");
+                // SAFETY: written just above (or by the inflater) within the caller's region,
+                // which stays valid until the completion per `receive_into`.
+                unsafe { std::slice::from_raw_parts(ptr, d.len) }
+            }
+            #[cfg(feature = "deflate")]
+            Source::Inflate => self.inflate.as_ref().expect("inflate source").chunk(d.start, d.len),
+        };
+        Action::IndicateReceiveComplete { token, buffer_type: d.ty, context, data, close_status: d.close_status }
+    }
+
+    /// Completes a receive-queue action.
+    pub(crate) fn complete(&mut self, token: ActionToken, bytes: usize) {
+        if token.queue != QUEUE_RECV || token.seq != self.seq {
+            return;
+        }
+        let Some(f) = self.in_flight.take() else { return };
+        match f {
+            InFlight::Read { at, len } => {
+                debug_assert_eq!(at, self.end);
+                if bytes == 0 {
+                    self.cancel = true;
+                } else {
+                    self.end += bytes.min(len);
+                }
+            }
+            InFlight::Pong { len } => {
+                self.pong_len = None;
+                self.shared.release_wire(WIRE_RECV);
+                if bytes < len {
+                    self.shared.break_wire();
+                }
+            }
+            InFlight::Deliver { consume, close, ends_frame } => {
+                self.op = None;
+                self.start += consume;
+                if let Some(fr) = self.frame.as_mut() {
+                    fr.ready -= consume.min(fr.ready);
+                }
+                if ends_frame && self.frame.take().is_some_and(|f| f.fin) {
+                    self.message = None;
+                    self.utf8.reset();
+                }
+                if close {
+                    self.close_received = true;
+                    self.shared.set_close_received();
+                }
+            }
+        }
+    }
+
+    fn check_limits(&self, len: u64, new_message: bool) -> Result<(), ProtocolError> {
+        if let Some(limit) = self.max_frame {
+            if len > limit {
+                return Err(ProtocolError::FrameTooBig { limit });
+            }
+        }
+        let (size, frames, compressed) = match (&self.message, new_message) {
+            (Some(m), false) => (m.size, m.frames, m.compressed),
+            _ => (0, 0, false),
+        };
+        if let Some(limit) = self.max_message {
+            // Compressed messages are checked on their inflated size instead.
+            if !compressed && size.saturating_add(len) > limit {
+                return Err(ProtocolError::MessageTooBig { limit });
+            }
+        }
+        if let Some(limit) = self.max_fragments {
+            if frames + 1 > limit {
+                return Err(ProtocolError::TooManyFragments { limit });
+            }
+        }
+        Ok(())
+    }
+
+    fn allow_rsv1(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        {
+            self.inflate.is_some()
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            false
+        }
+    }
+
+    /// Makes progress on the buffered bytes.
+    fn step(&mut self) -> Result<Step, ProtocolError> {
+        if self.frame.is_none() {
+            let avail = self.buf.slice(self.start, self.end - self.start);
+            let Some(h) = parse_header(avail, self.allow_rsv1())? else { return Ok(Step::NeedData) };
+            match (self.role, h.mask) {
+                (Role::Server, None) if !self.accept_unmasked => return Err(ProtocolError::UnmaskedFrame),
+                (Role::Client, Some(_)) => return Err(ProtocolError::MaskedFrame),
+                _ => {}
+            }
+            if h.opcode.is_control() {
+                if h.rsv1 {
+                    return Err(ProtocolError::InvalidCompressedFrame);
+                }
+                let total = h.header_len + h.len as usize;
+                if avail.len() < total {
+                    return Ok(Step::NeedData);
+                }
+                let p = self.start + h.header_len;
+                let len = h.len as usize;
+                if let Some(k) = h.mask {
+                    apply_mask(self.buf.slice_mut(p, len), k, 0);
+                }
+                return match h.opcode {
+                    OpCode::Ping => {
+                        self.build_pong(p, len);
+                        self.start += total;
+                        Ok(Step::Pong)
+                    }
+                    OpCode::Pong => Ok(Step::Deliver(Delivery {
+                        source: Source::Buffer,
+                        start: p,
+                        len,
+                        ty: BufferType::PingPong,
+                        close_status: None,
+                        consume: total,
+                        ends_frame: false,
+                    })),
+                    _ => {
+                        let (status, reason_at, reason_len) = match len {
+                            0 => (close_status::EMPTY, p, 0),
+                            1 => return Err(ProtocolError::InvalidClosePayload),
+                            _ => {
+                                let b = self.buf.slice(p, 2);
+                                let code = u16::from_be_bytes([b[0], b[1]]);
+                                if !close_status::is_valid_on_wire(code) {
+                                    return Err(ProtocolError::InvalidCloseCode(code));
+                                }
+                                (code, p + 2, len - 2)
+                            }
+                        };
+                        if self.verify_utf8
+                            && simdutf8::basic::from_utf8(self.buf.slice(reason_at, reason_len)).is_err()
+                        {
+                            return Err(ProtocolError::InvalidUtf8InCloseReason);
+                        }
+                        Ok(Step::Deliver(Delivery {
+                            source: Source::Buffer,
+                            start: reason_at,
+                            len: reason_len,
+                            ty: BufferType::Close,
+                            close_status: Some(status),
+                            consume: total,
+                            ends_frame: false,
+                        }))
+                    }
+                };
+            }
+            let new_message = h.opcode != OpCode::Continuation;
+            match (&self.message, new_message) {
+                (None, false) => return Err(ProtocolError::UnexpectedContinuation),
+                (Some(_), true) => return Err(ProtocolError::ExpectedContinuation),
+                _ => {}
+            }
+            if h.rsv1 && !new_message {
+                return Err(ProtocolError::InvalidCompressedFrame);
+            }
+            self.check_limits(h.len, new_message)?;
+            if new_message {
+                self.message = Some(Message { text: h.opcode == OpCode::Text, compressed: h.rsv1, size: 0, frames: 0 });
+                self.utf8.reset();
+            }
+            let m = self.message.as_mut().expect("set above");
+            m.size += h.len;
+            m.frames += 1;
+            self.start += h.header_len;
+            self.frame = Some(Frame { fin: h.fin, remaining: h.len, mask: h.mask, unmasked: 0, ready: 0 });
+        }
+        #[cfg(feature = "deflate")]
+        if self.message.as_ref().is_some_and(|m| m.compressed) {
+            return self.step_compressed();
+        }
+        self.step_data()
+    }
+
+    /// Hands out (part of) the current uncompressed data frame.
+    fn step_data(&mut self) -> Result<Step, ProtocolError> {
+        let f = self.frame.as_mut().expect("a data frame is current");
+        let m = self.message.as_ref().expect("a message is current");
+        let text = m.text;
+        let avail = ((self.end - self.start) as u64).min(f.remaining) as usize;
+        let ends_frame = avail as u64 == f.remaining;
+        if avail == 0 && !ends_frame {
+            return Ok(Step::NeedData);
+        }
+        if avail > f.ready {
+            let fresh = self.buf.slice_mut(self.start + f.ready, avail - f.ready);
+            if let Some(k) = f.mask {
+                apply_mask(fresh, k, (f.unmasked % 4) as usize);
+            }
+            f.unmasked += fresh.len() as u64;
+            if text && self.verify_utf8 && self.utf8.feed(fresh).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            f.ready = avail;
+        }
+        let last = ends_frame && f.fin;
+        if last && text && self.verify_utf8 && self.utf8.finish().is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        let mut len = if ends_frame || !(text && self.verify_utf8) {
+            avail
+        } else {
+            // Hold back the bytes of an unfinished code point: they are the last ones fed.
+            avail - self.utf8.pending().min(avail)
+        };
+        let mut ends = ends_frame;
+        if let Some((_, cap)) = self.op.as_ref().and_then(|p| p.target) {
+            if len > cap {
+                len = cap;
+                ends = false;
+            }
+        }
+        if ends && !f.fin && len == 0 {
+            // An empty non-final frame: nothing to hand out.
+            self.frame = None;
+            return Ok(Step::Again);
+        }
+        if len == 0 {
+            return Ok(Step::NeedData);
+        }
+        if ends && len < avail {
+            ends = false;
+        }
+        if !ends {
+            f.remaining -= len as u64;
+        } else {
+            f.remaining = 0;
+        }
+        Ok(Step::Deliver(Delivery {
+            source: Source::Buffer,
+            start: self.start,
+            len,
+            ty: BufferType::data(text, ends && f.fin),
+            close_status: None,
+            consume: len,
+            ends_frame: ends,
+        }))
+    }
+
+    /// Inflates (part of) the current compressed message and hands out what comes out.
+    #[cfg(feature = "deflate")]
+    fn step_compressed(&mut self) -> Result<Step, ProtocolError> {
+        let f = self.frame.as_mut().expect("a data frame is current");
+        let text = self.message.as_ref().expect("a message is current").text;
+        let avail = ((self.end - self.start) as u64).min(f.remaining) as usize;
+        if avail > f.ready {
+            let fresh = self.buf.slice_mut(self.start + f.ready, avail - f.ready);
+            if let Some(k) = f.mask {
+                apply_mask(fresh, k, (f.unmasked % 4) as usize);
+            }
+            f.unmasked += fresh.len() as u64;
+            f.ready = avail;
+        }
+        let frame_end = avail as u64 == f.remaining;
+        let message_end = frame_end && f.fin;
+        let inflater = self.inflate.as_mut().expect("compressed implies an inflater");
+        let input = self.buf.slice(self.start, avail);
+        let limit = self.op.as_ref().and_then(|p| p.target).map_or(usize::MAX, |(_, cap)| cap);
+        let (consumed, produced, done) = inflater.inflate(input, message_end, limit)?;
+        self.start += consumed;
+        f.ready -= consumed;
+        f.remaining -= consumed as u64;
+        if text && self.verify_utf8 {
+            let out = inflater.chunk(0, produced);
+            if self.utf8.feed(out).is_err() || (done && self.utf8.finish().is_err()) {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if produced > 0 || done {
+            let ends_frame = frame_end && f.remaining == 0 && (!f.fin || done);
+            return Ok(Step::Deliver(Delivery {
+                source: Source::Inflate,
+                start: 0,
+                len: produced,
+                ty: BufferType::data(text, done),
+                close_status: None,
+                consume: 0,
+                ends_frame,
+            }));
+        }
+        if f.remaining == 0 && !f.fin {
+            self.frame = None;
+            return Ok(Step::Again);
+        }
+        if consumed > 0 {
+            return Ok(Step::Again);
+        }
+        Ok(Step::NeedData)
+    }
+
+    fn build_pong(&mut self, payload_at: usize, len: usize) {
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client if self.zero_mask => Some([0; 4]),
+            Role::Client => Some(self.keys.next()),
+        };
+        let mut hdr = [0u8; 14];
+        let h = encode_header(&mut hdr, true, false, OpCode::Pong, mask, len as u64);
+        let cap = self.cap;
+        self.buf.copy_within(payload_at..payload_at + len, cap + h);
+        let out = self.buf.slice_mut(cap, h + len);
+        out[..h].copy_from_slice(&hdr[..h]);
+        if let Some(k) = mask {
+            apply_mask(&mut out[h..], k, 0);
+        }
+        self.pong_len = Some(h + len);
+    }
+}

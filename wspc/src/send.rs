@@ -1,0 +1,385 @@
+//! The send queue: turns one queued send at a time into frame bytes.
+
+use crate::action::{Action, ActionToken, Payload, SendBuffers};
+use crate::codec::frame::{encode_header, header_len, OpCode, MAX_HEADER_LEN};
+use crate::codec::mask::copy_masked;
+use crate::config::Role;
+use crate::error::{Misuse, Result};
+use crate::region::{MaskKeys, Region, Shared, WIRE_SEND};
+use crate::types::{close_status, BufferType, MAX_CLOSE_REASON_LENGTH, MAX_CONTROL_PAYLOAD};
+use std::sync::Arc;
+
+pub(crate) const QUEUE_SEND: u8 = 1;
+
+/// What `send` is given, mirroring `WEB_SOCKET_BUFFER`'s two arms.
+#[derive(Debug)]
+pub enum SendBuffer {
+    /// `Data`: the payload of a data frame, ping or unsolicited pong.
+    Data(Payload),
+    /// `CloseStatus`: a status and a reason (at most 123 bytes).
+    Close {
+        /// The status code (must be valid on the wire).
+        status: u16,
+        /// The reason, UTF-8.
+        reason: Payload,
+    },
+}
+
+struct SendOp {
+    ty: BufferType,
+    context: usize,
+    payload: Payload,
+    close_status: Option<u16>,
+    opcode: OpCode,
+    fin: bool,
+    rsv1: bool,
+    /// Body bytes come from the compressor's output instead of `payload`.
+    compressed: bool,
+    mask: Option<[u8; 4]>,
+    /// Bytes of status code before the body (2 for a close with a status).
+    prefix: usize,
+    header_done: bool,
+    sent: usize,
+    done: bool,
+    wire_held: bool,
+    /// The message state to restore if the send is cancelled before any byte went out.
+    prev_message: Option<bool>,
+}
+
+#[derive(Clone, Copy)]
+enum InFlight {
+    Network { lent: usize, body: usize, had_header: bool },
+    Complete,
+}
+
+/// The send half of a handle: owns the send buffer and the compressor. Use it from one thread
+/// while a [`ReceiveHalf`](crate::ReceiveHalf) is used from another.
+pub struct SendHalf {
+    pub(crate) shared: Arc<Shared>,
+    role: Role,
+    zero_mask: bool,
+    buf: Region,
+    keys: MaskKeys,
+    seq: u32,
+    op: Option<SendOp>,
+    in_flight: Option<InFlight>,
+    message: Option<bool>,
+    close_sent: bool,
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<crate::deflate::Compressor>,
+}
+
+impl SendHalf {
+    pub(crate) fn new(shared: Arc<Shared>, role: Role, disable_masking: bool, buf: Region) -> Self {
+        Self {
+            shared,
+            role,
+            zero_mask: disable_masking,
+            buf,
+            keys: MaskKeys::new(),
+            seq: 0,
+            op: None,
+            in_flight: None,
+            message: None,
+            close_sent: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
+        }
+    }
+
+    /// True while a send is queued and not yet completed.
+    pub fn is_pending(&self) -> bool {
+        self.op.is_some()
+    }
+
+    /// True once the receive half delivered the peer's close frame.
+    pub fn is_close_received(&self) -> bool {
+        self.shared.is_close_received()
+    }
+
+    /// True once a close frame was queued.
+    pub fn is_close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Queues one send (`WebSocketSend`). `buffer` must be `None` or `Data` for pings and
+    /// pongs (at most 125 bytes; Windows only allows `None`), `Data` for data types, and
+    /// `None` (an empty close) or `Close` for a close.
+    pub fn send(&mut self, ty: BufferType, buffer: Option<SendBuffer>, context: usize) -> Result<()> {
+        if self.shared.is_aborted() {
+            return Err(Misuse::Aborted.into());
+        }
+        if self.shared.is_wire_broken() {
+            return Err(Misuse::WrongState("an earlier send was cut by a short write").into());
+        }
+        if self.op.is_some() {
+            return Err(Misuse::AlreadyPending.into());
+        }
+        let (payload, close_status, opcode) = match (ty, buffer) {
+            (BufferType::Close, None) => (Payload::EMPTY, None, OpCode::Close),
+            (BufferType::Close, Some(SendBuffer::Close { status, reason })) => {
+                if !close_status::is_valid_on_wire(status) {
+                    return Err(Misuse::InvalidArgument("close status may not be sent").into());
+                }
+                if reason.len() > MAX_CLOSE_REASON_LENGTH {
+                    return Err(Misuse::InvalidArgument("close reason longer than 123 bytes").into());
+                }
+                (reason, Some(status), OpCode::Close)
+            }
+            (BufferType::Close, Some(SendBuffer::Data(_))) => {
+                return Err(Misuse::InvalidArgument("a close takes a status, not data").into())
+            }
+            (BufferType::PingPong | BufferType::UnsolicitedPong, b) => {
+                let p = match b {
+                    None => Payload::EMPTY,
+                    Some(SendBuffer::Data(p)) if p.len() <= MAX_CONTROL_PAYLOAD => p,
+                    Some(_) => return Err(Misuse::InvalidArgument("ping/pong payload over 125 bytes").into()),
+                };
+                let op = if ty == BufferType::PingPong { OpCode::Ping } else { OpCode::Pong };
+                (p, None, op)
+            }
+            (_, Some(SendBuffer::Data(p))) => {
+                let text = ty.is_text();
+                let op = match self.message {
+                    None if text => OpCode::Text,
+                    None => OpCode::Binary,
+                    Some(t) if t == text => OpCode::Continuation,
+                    Some(_) => {
+                        return Err(Misuse::WrongState("text and binary mixed in one message").into());
+                    }
+                };
+                (p, None, op)
+            }
+            (_, _) => return Err(Misuse::InvalidArgument("data send without a buffer").into()),
+        };
+        if self.close_sent && !matches!(opcode, OpCode::Ping | OpCode::Pong) {
+            return Err(Misuse::WrongState("a close was already sent").into());
+        }
+        let prev_message = self.message;
+        let fin = !ty.is_data() || ty.is_message_end();
+        if ty.is_data() {
+            self.message = if fin { None } else { Some(ty.is_text()) };
+        }
+        if opcode == OpCode::Close {
+            self.close_sent = true;
+            self.shared.set_close_sent();
+        }
+        #[allow(unused_mut)]
+        let (mut rsv1, mut compressed) = (false, false);
+        #[cfg(feature = "deflate")]
+        if ty.is_data() {
+            if let Some(d) = self.deflate.as_mut() {
+                let first = opcode != OpCode::Continuation;
+                (rsv1, compressed) = d.compress(payload.as_slice(), first, fin)?;
+            }
+        }
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client if self.zero_mask => Some([0; 4]),
+            Role::Client => Some(self.keys.next()),
+        };
+        self.op = Some(SendOp {
+            ty,
+            context,
+            payload,
+            close_status,
+            opcode,
+            fin,
+            rsv1,
+            compressed,
+            mask,
+            prefix: if close_status.is_some() { 2 } else { 0 },
+            header_done: false,
+            sent: 0,
+            done: false,
+            wire_held: false,
+            prev_message,
+        });
+        Ok(())
+    }
+
+    fn next_token(&mut self) -> ActionToken {
+        self.seq = self.seq.wrapping_add(1);
+        ActionToken { queue: QUEUE_SEND, seq: self.seq }
+    }
+
+    /// True when `get_action` would return something other than `NoAction`.
+    pub(crate) fn has_action(&self) -> bool {
+        if self.in_flight.is_some() {
+            return false;
+        }
+        match &self.op {
+            None => false,
+            Some(op) => {
+                op.done
+                    || op.wire_held
+                    || self.shared.is_aborted()
+                    || (!self.shared.is_wire_broken() && self.shared.wire_owner() != crate::region::WIRE_RECV)
+            }
+        }
+    }
+
+    /// The next send-queue action (`WebSocketGetAction` on the send queue). `slots` is how
+    /// many buffers the caller can take (at least 1).
+    pub fn get_action(&mut self, slots: usize) -> Result<Action<'_>> {
+        if slots == 0 {
+            return Err(Misuse::InvalidArgument("no buffer slots").into());
+        }
+        if self.in_flight.is_some() {
+            return Ok(Action::NoAction);
+        }
+        let aborted = self.shared.is_aborted();
+        let Some(op) = self.op.as_mut() else { return Ok(Action::NoAction) };
+        if aborted && !op.done {
+            op.done = true;
+            if op.wire_held {
+                op.wire_held = false;
+                self.shared.release_wire(WIRE_SEND);
+            }
+        }
+        if op.done {
+            self.in_flight = Some(InFlight::Complete);
+            let token = self.next_token();
+            let op = self.op.as_ref().expect("checked above");
+            return Ok(Action::IndicateSendComplete {
+                token,
+                buffer_type: op.ty,
+                context: op.context,
+                payload: op.payload.as_slice(),
+                close_status: op.close_status,
+            });
+        }
+        if !op.wire_held {
+            if self.shared.is_wire_broken() || !self.shared.try_acquire_wire(WIRE_SEND) {
+                return Ok(Action::NoAction);
+            }
+            op.wire_held = true;
+        }
+        #[cfg(feature = "deflate")]
+        let body: &[u8] = if op.compressed {
+            self.deflate.as_ref().expect("compressed implies a compressor").output()
+        } else {
+            op.payload.as_slice()
+        };
+        #[cfg(not(feature = "deflate"))]
+        let body: &[u8] = op.payload.as_slice();
+        let masked_copy = matches!(op.mask, Some(k) if k != [0; 4]);
+        let cap = self.buf.len();
+        let remaining = body.len() - op.sent;
+        let mut use_body_direct = false;
+        let (head, body_now) = if !op.header_done {
+            let frame_len = (op.prefix + body.len()) as u64;
+            debug_assert!(header_len(frame_len, op.mask.is_some()) + op.prefix <= cap);
+            let out = self.buf.slice_mut(0, cap);
+            let mut p = encode_header(&mut out[..MAX_HEADER_LEN], op.fin, op.rsv1, op.opcode, op.mask, frame_len);
+            if let Some(status) = op.close_status {
+                copy_masked(&mut out[p..p + 2], &status.to_be_bytes(), op.mask.unwrap_or([0; 4]), 0);
+                p += 2;
+            }
+            if masked_copy || remaining <= cap - p {
+                let n = remaining.min(cap - p);
+                copy_masked(
+                    &mut out[p..p + n],
+                    &body[op.sent..op.sent + n],
+                    op.mask.unwrap_or([0; 4]),
+                    op.prefix + op.sent,
+                );
+                (p + n, n)
+            } else if slots >= 2 {
+                use_body_direct = true;
+                (p, remaining)
+            } else {
+                (p, 0)
+            }
+        } else if masked_copy {
+            let n = remaining.min(cap);
+            let key = op.mask.expect("masked_copy implies a key");
+            copy_masked(self.buf.slice_mut(0, n), &body[op.sent..op.sent + n], key, op.prefix + op.sent);
+            (n, n)
+        } else {
+            use_body_direct = true;
+            (0, remaining)
+        };
+        let had_header = !op.header_done;
+        let token = {
+            self.seq = self.seq.wrapping_add(1);
+            ActionToken { queue: QUEUE_SEND, seq: self.seq }
+        };
+        self.in_flight = Some(InFlight::Network {
+            lent: head + if use_body_direct { body_now } else { 0 },
+            body: body_now,
+            had_header,
+        });
+        let op = self.op.as_ref().expect("checked above");
+        #[cfg(feature = "deflate")]
+        let body: &[u8] = if op.compressed {
+            self.deflate.as_ref().expect("compressed implies a compressor").output()
+        } else {
+            op.payload.as_slice()
+        };
+        #[cfg(not(feature = "deflate"))]
+        let body: &[u8] = op.payload.as_slice();
+        let direct = &body[op.sent..op.sent + if use_body_direct { body_now } else { 0 }];
+        let buffers = if head == 0 {
+            SendBuffers { bufs: [direct, &[]], count: 1 }
+        } else if use_body_direct {
+            SendBuffers { bufs: [self.buf.slice(0, head), direct], count: 2 }
+        } else {
+            SendBuffers { bufs: [self.buf.slice(0, head), &[]], count: 1 }
+        };
+        Ok(Action::SendToNetwork { token, buffer_type: op.ty, context: Some(op.context), buffers })
+    }
+
+    /// Completes a send-queue action. Returns the payload once its send is complete, so an
+    /// owned vector can be reused.
+    pub(crate) fn complete(&mut self, token: ActionToken, bytes: usize) -> Option<Payload> {
+        if token.queue != QUEUE_SEND || token.seq != self.seq {
+            return None;
+        }
+        match self.in_flight.take()? {
+            InFlight::Network { lent, body, had_header } => {
+                let op = self.op.as_mut()?;
+                let total = {
+                    #[cfg(feature = "deflate")]
+                    {
+                        if op.compressed {
+                            self.deflate.as_ref().map_or(0, |d| d.output().len())
+                        } else {
+                            op.payload.len()
+                        }
+                    }
+                    #[cfg(not(feature = "deflate"))]
+                    {
+                        op.payload.len()
+                    }
+                };
+                if bytes >= lent {
+                    op.header_done = true;
+                    op.sent += body;
+                    if op.sent == total {
+                        op.done = true;
+                    }
+                } else {
+                    op.done = true;
+                    if bytes == 0 && had_header {
+                        // Nothing of this frame reached the wire: a clean cancel.
+                        if op.opcode == OpCode::Close {
+                            self.close_sent = false;
+                        }
+                        if op.ty.is_data() {
+                            self.message = op.prev_message;
+                        }
+                    } else {
+                        self.shared.break_wire();
+                    }
+                }
+                if op.done && op.wire_held {
+                    op.wire_held = false;
+                    self.shared.release_wire(WIRE_SEND);
+                }
+                None
+            }
+            InFlight::Complete => self.op.take().map(|op| op.payload),
+        }
+    }
+}
