@@ -560,7 +560,9 @@ impl ReceiveHalf {
             self.frame = None;
             return Ok(Step::Again);
         }
-        if len == 0 {
+        // An empty final frame still ends its message: hand out an empty `*Message` chunk
+        // rather than waiting for payload that will never come.
+        if len == 0 && !ends {
             return Ok(Step::NeedData);
         }
         if ends && len < avail {
