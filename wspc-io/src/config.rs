@@ -1,0 +1,162 @@
+//! Connection settings: limits, buffers, keepalive and timeouts.
+
+use std::time::Duration;
+
+/// Default largest message accepted: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE: u64 = 64 << 20;
+/// Default largest frame accepted: 16 MiB.
+pub const DEFAULT_MAX_FRAME: u64 = 16 << 20;
+/// Default most frames per message: 1 Mi (a 4 MiB message in 64-byte frames is 64 Ki).
+pub const DEFAULT_MAX_FRAGMENTS: u64 = 1 << 20;
+/// Default handshake timeout: 10 s.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default close timeout: 5 s.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default limit on the bytes of a request or response head: 16 KiB.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
+/// Default limit on the number of header lines: 64.
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+/// Default engine receive buffer: 64 KiB.
+pub const DEFAULT_RECEIVE_BUFFER: u32 = 64 << 10;
+/// Default write buffer limit (backpressure threshold): 128 KiB.
+pub const DEFAULT_WRITE_BUFFER: usize = 128 << 10;
+
+/// Ping the peer every `interval` of read silence; fail the connection when nothing (no
+/// pong, no data) arrives within `timeout` of a ping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Read silence before a ping is sent.
+    pub interval: Duration,
+    /// How long to wait for an answer to that ping.
+    pub timeout: Duration,
+}
+
+/// Settings of one connection (either role). Start from [`Config::default`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest message accepted (1009 beyond it). `None`: no limit.
+    pub max_message_size: Option<u64>,
+    /// Largest frame accepted (1009 beyond it). `None`: no limit.
+    pub max_frame_size: Option<u64>,
+    /// Most frames per message (1009 beyond it). `None`: no limit.
+    pub max_fragments: Option<u64>,
+    /// The engine's receive buffer: the largest piece handed out by `recv_piece`.
+    pub receive_buffer_size: u32,
+    /// The engine's send buffer (`None`: 512 bytes for servers, 64 KiB for clients, which
+    /// mask payloads through it).
+    pub send_buffer_size: Option<u32>,
+    /// Bytes the write buffer may hold before `send`/`feed` wait for it to drain.
+    pub write_buffer_size: usize,
+    /// Optional keepalive pings.
+    pub keepalive: Option<Keepalive>,
+    /// How long `close` waits for the peer's close frame (and, for a client, the server's
+    /// TCP close).
+    pub close_timeout: Duration,
+    /// Time allowed for the whole opening handshake.
+    pub handshake_timeout: Duration,
+    /// Most bytes in the HTTP head of the upgrade request/response.
+    pub max_header_bytes: usize,
+    /// Most header lines in the HTTP head.
+    pub max_headers: usize,
+    /// permessage-deflate (RFC 7692): offered by clients, accepted by servers.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<wspc::deflate::DeflateConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_message_size: Some(DEFAULT_MAX_MESSAGE),
+            max_frame_size: Some(DEFAULT_MAX_FRAME),
+            max_fragments: Some(DEFAULT_MAX_FRAGMENTS),
+            receive_buffer_size: DEFAULT_RECEIVE_BUFFER,
+            send_buffer_size: None,
+            write_buffer_size: DEFAULT_WRITE_BUFFER,
+            keepalive: None,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            #[cfg(feature = "deflate")]
+            deflate: None,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the largest message.
+    pub fn max_message_size(mut self, v: Option<u64>) -> Self {
+        self.max_message_size = v;
+        self
+    }
+    /// Sets the largest frame.
+    pub fn max_frame_size(mut self, v: Option<u64>) -> Self {
+        self.max_frame_size = v;
+        self
+    }
+    /// Sets the most frames per message.
+    pub fn max_fragments(mut self, v: Option<u64>) -> Self {
+        self.max_fragments = v;
+        self
+    }
+    /// Sets the receive buffer size (256 B to 1 MiB).
+    pub fn receive_buffer_size(mut self, v: u32) -> Self {
+        self.receive_buffer_size = v;
+        self
+    }
+    /// Sets the write buffer limit.
+    pub fn write_buffer_size(mut self, v: usize) -> Self {
+        self.write_buffer_size = v;
+        self
+    }
+    /// Turns keepalive pings on.
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.keepalive = Some(Keepalive { interval, timeout });
+        self
+    }
+    /// Sets the close timeout.
+    pub fn close_timeout(mut self, v: Duration) -> Self {
+        self.close_timeout = v;
+        self
+    }
+    /// Sets the handshake timeout.
+    pub fn handshake_timeout(mut self, v: Duration) -> Self {
+        self.handshake_timeout = v;
+        self
+    }
+    /// Sets the HTTP head limits.
+    pub fn header_limits(mut self, max_bytes: usize, max_headers: usize) -> Self {
+        self.max_header_bytes = max_bytes;
+        self.max_headers = max_headers;
+        self
+    }
+    /// Turns permessage-deflate on (default parameters) or off.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, on: bool) -> Self {
+        self.deflate = on.then(wspc::deflate::DeflateConfig::default);
+        self
+    }
+    /// Sets the permessage-deflate parameters.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_config(mut self, d: Option<wspc::deflate::DeflateConfig>) -> Self {
+        self.deflate = d;
+        self
+    }
+
+    /// The engine configuration for `role`.
+    pub(crate) fn engine(&self, role: wspc::Role) -> crate::Result<wspc::Config> {
+        let send = self.send_buffer_size.unwrap_or(match role {
+            wspc::Role::Server => 512,
+            wspc::Role::Client => 64 << 10,
+        });
+        let c = wspc::Config::new(role)
+            .receive_buffer_size(self.receive_buffer_size)?
+            .send_buffer_size(send)?
+            .max_message_size(self.max_message_size)
+            .max_frame_size(self.max_frame_size)
+            .max_fragments(self.max_fragments);
+        #[cfg(feature = "deflate")]
+        let c = c.deflate(self.deflate.clone());
+        Ok(c)
+    }
+}

@@ -1,0 +1,38 @@
+//! # wspc-io: WebSocket connections over real transports, driving the wspc engine
+//!
+//! This crate does the I/O and the HTTP/1.1 upgrade; every protocol decision (framing,
+//! masking, UTF-8, automatic pongs, close codes, permessage-deflate, limits) is made by
+//! the [`wspc`] engine, whose action queue it runs.
+//!
+//! - [`blocking`]: over `std::net::TcpStream` (or any `Read + Write`): [`blocking::connect`],
+//!   [`blocking::accept_with`], [`blocking::WebSocket`] with `send`/`feed`/`flush`/`recv`/
+//!   `recv_piece`/`close`/`split`.
+//! - [`tokio`] (feature `tokio`): [`tokio::connect`], [`tokio::accept_with`],
+//!   [`tokio::WebSocket`]: `async fn send/recv`, `Stream` + `Sink`, split halves.
+//! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
+//!   unless [`ClientOptions::tls`] says otherwise.
+//!
+//! Limits default to 64 MiB per message, 16 MiB per frame, 1 Mi frames per message, a
+//! 16 KiB / 64-line HTTP head and a 10 s handshake timeout ([`Config`]).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod blocking;
+mod config;
+mod error;
+pub mod http;
+mod keepalive;
+mod message;
+mod session;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+pub use config::*;
+pub use error::{Error, Result};
+pub use http::{Accept, ClientOptions, Reject, Request, Response};
+pub use message::{CloseFrame, Message, Piece, PieceKind};
+pub use wspc;
+#[cfg(feature = "deflate")]
+pub use wspc::deflate::{DeflateConfig, DeflateOffer};

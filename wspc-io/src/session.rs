@@ -1,0 +1,550 @@
+//! The sans-I/O driver shared by the blocking and tokio APIs: it runs the engine's action
+//! queues, corks outgoing frames into one write buffer (large payloads are written from
+//! where the engine lends them), hands received chunks out as messages or pieces, and
+//! keeps the close state. The transports only move bytes: `read_buf`/`read_done` and
+//! `write_bufs`/`wrote`.
+
+use crate::message::{CloseFrame, Message, Piece, PieceKind};
+use crate::{Error, Result};
+use std::collections::VecDeque;
+use wspc::{Action, ActionQueue, ActionToken, BufferType, Handle, Role, SendBuffer};
+
+/// A lent send buffer at least this long is written from the engine's memory instead of
+/// being copied into the write buffer.
+const DIRECT_MIN: usize = 16 << 10;
+/// Reclaimed payload vectors kept for reuse.
+const POOL_MAX: usize = 4;
+/// Reclaimed vectors larger than this are freed instead of kept.
+const POOL_MAX_CAPACITY: usize = 1 << 20;
+
+struct Direct {
+    ptr: *const u8,
+    len: usize,
+    pos: usize,
+    token: ActionToken,
+    total: usize,
+}
+
+struct PendingRead {
+    token: ActionToken,
+    ptr: *mut u8,
+    len: usize,
+}
+
+enum Control {
+    Close(Option<(u16, String)>),
+    Ping(Vec<u8>),
+}
+
+/// What the receive side needs from the transport.
+pub(crate) enum RecvStep {
+    /// Read into [`Session::read_buf`], then call [`Session::read_done`].
+    Read,
+    /// Write the pending bytes first (an automatic pong waits for the send side's frame).
+    Flush,
+    /// A whole message.
+    Message(Message),
+    /// A piece (its bytes are in the caller's buffer).
+    Piece(Piece),
+}
+
+/// One connection's engine and buffers.
+pub(crate) struct Session {
+    handle: Handle,
+    role: Role,
+    out: Vec<u8>,
+    out_pos: usize,
+    direct: Option<Direct>,
+    send_busy: bool,
+    control: VecDeque<Control>,
+    pool: Vec<Vec<u8>>,
+    write_limit: usize,
+    prefix: Vec<u8>,
+    prefix_pos: usize,
+    recv_posted: bool,
+    read: Option<PendingRead>,
+    cancelling: bool,
+    eof: bool,
+    assembly: Option<(bool, Vec<u8>)>,
+    close_sent: bool,
+    close_received: bool,
+    recv_error: Option<Error>,
+    write_error: Option<Error>,
+    /// Bytes were read since the last call of `take_activity`.
+    activity: bool,
+}
+
+// SAFETY: the raw pointers are buffers the engine lent (valid until the matching
+// completion, wherever the handle lives) and are only used through `&mut self`.
+unsafe impl Send for Session {}
+
+impl Session {
+    pub(crate) fn new(handle: Handle, prefix: Vec<u8>, write_limit: usize) -> Self {
+        Self {
+            role: handle.role(),
+            handle,
+            out: Vec::new(),
+            out_pos: 0,
+            direct: None,
+            send_busy: false,
+            control: VecDeque::new(),
+            pool: Vec::new(),
+            write_limit: write_limit.max(1),
+            prefix,
+            prefix_pos: 0,
+            recv_posted: false,
+            read: None,
+            cancelling: false,
+            eof: false,
+            assembly: None,
+            close_sent: false,
+            close_received: false,
+            recv_error: None,
+            write_error: None,
+            activity: false,
+        }
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    // ----- sending -------------------------------------------------------------------------
+
+    /// True when a message can be queued without exceeding the write buffer.
+    pub(crate) fn can_send(&self) -> bool {
+        !self.send_busy && self.control.is_empty() && self.direct.is_none() && self.backlog() < self.write_limit
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn backlog(&self) -> usize {
+        self.out.len() - self.out_pos + self.direct.as_ref().map_or(0, |d| d.len - d.pos)
+    }
+
+    /// True while bytes wait to be written or a send is in progress.
+    pub(crate) fn wants_write(&self) -> bool {
+        self.out_pos < self.out.len() || self.direct.is_some()
+    }
+
+    /// True when nothing is left to write and no send is in progress.
+    pub(crate) fn write_idle(&self) -> bool {
+        !self.wants_write() && !self.send_busy && self.control.is_empty()
+    }
+
+    /// True once a close frame was queued.
+    pub(crate) fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// True once the peer's close frame arrived.
+    pub(crate) fn close_received(&self) -> bool {
+        self.close_received
+    }
+
+    /// True when the receive side is finished (close received, error or end of stream).
+    pub(crate) fn recv_done(&self) -> bool {
+        self.close_received || self.recv_error.is_some()
+    }
+
+    /// Bytes were read since the last call.
+    #[allow(dead_code)]
+    pub(crate) fn take_activity(&mut self) -> bool {
+        std::mem::take(&mut self.activity)
+    }
+
+    /// Gives back a vector for reuse as a message buffer.
+    pub(crate) fn recycle(&mut self, mut v: Vec<u8>) {
+        if self.pool.len() < POOL_MAX && v.capacity() <= POOL_MAX_CAPACITY && v.capacity() > 0 {
+            v.clear();
+            self.pool.push(v);
+        }
+    }
+
+    fn take_buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+
+    /// Queues one message (the caller checked [`can_send`](Self::can_send), or accepts a
+    /// write buffer above its limit).
+    pub(crate) fn send(&mut self, msg: Message) -> Result<()> {
+        if let Some(e) = &self.write_error {
+            return Err(e.duplicate());
+        }
+        let (ty, buf) = match msg {
+            Message::Text(s) => (BufferType::Utf8Message, Some(SendBuffer::Data(s.into_bytes().into()))),
+            Message::Binary(b) => (BufferType::BinaryMessage, Some(SendBuffer::Data(b.into()))),
+            Message::Ping(b) => (BufferType::PingPong, Some(SendBuffer::Data(b.into()))),
+            Message::Pong(b) => (BufferType::UnsolicitedPong, Some(SendBuffer::Data(b.into()))),
+            Message::Close(c) => {
+                if self.close_sent {
+                    return Ok(());
+                }
+                self.close_sent = true;
+                self.control.push_back(Control::Close(c.map(|c| (c.code, c.reason))));
+                self.pump();
+                return Ok(());
+            }
+        };
+        if self.close_sent && ty.is_data() {
+            return Err(Error::InvalidState("a close frame was already sent"));
+        }
+        self.send_frame(ty, buf)
+    }
+
+    /// Queues one frame of a fragmented message.
+    pub(crate) fn send_fragment(&mut self, text: bool, data: Vec<u8>, last: bool) -> Result<()> {
+        if self.close_sent {
+            return Err(Error::InvalidState("a close frame was already sent"));
+        }
+        self.send_frame(BufferType::data(text, last), Some(SendBuffer::Data(data.into())))
+    }
+
+    fn send_frame(&mut self, ty: BufferType, buf: Option<SendBuffer>) -> Result<()> {
+        if self.send_busy || !self.control.is_empty() {
+            self.pump();
+            if self.send_busy || !self.control.is_empty() {
+                return Err(Error::InvalidState("a send is still in progress (wait until ready)"));
+            }
+        }
+        self.handle.send(ty, buf, 0)?;
+        self.send_busy = true;
+        self.pump();
+        Ok(())
+    }
+
+    /// Queues a ping (keepalive) behind the message in progress.
+    pub(crate) fn queue_ping(&mut self, payload: Vec<u8>) {
+        if !self.close_sent {
+            self.control.push_back(Control::Ping(payload));
+            self.pump();
+        }
+    }
+
+    /// Queues a close frame behind the message in progress (no-op after one was sent).
+    pub(crate) fn queue_close(&mut self, c: Option<(u16, String)>) {
+        if !self.close_sent {
+            self.close_sent = true;
+            self.control.push_back(Control::Close(c));
+            self.pump();
+        }
+    }
+
+    fn start_control(&mut self, c: Control) -> wspc::Result<()> {
+        match c {
+            Control::Ping(p) => self.handle.send(BufferType::PingPong, Some(SendBuffer::Data(p.into())), 0),
+            Control::Close(None) => self.handle.send(BufferType::Close, None, 0),
+            Control::Close(Some((code, reason))) => {
+                let mut reason = reason;
+                if reason.len() > wspc::MAX_CLOSE_REASON_LENGTH {
+                    let mut n = wspc::MAX_CLOSE_REASON_LENGTH;
+                    while !reason.is_char_boundary(n) {
+                        n -= 1;
+                    }
+                    reason.truncate(n);
+                }
+                let r = self.handle.send(
+                    BufferType::Close,
+                    Some(SendBuffer::Close { status: code, reason: reason.into_bytes().into() }),
+                    0,
+                );
+                match r {
+                    // A status that may not be on the wire: send an empty close instead.
+                    Err(wspc::Error::Misuse(wspc::Misuse::InvalidArgument(_))) => {
+                        self.handle.send(BufferType::Close, None, 0)
+                    }
+                    r => r,
+                }
+            }
+        }
+    }
+
+    /// Runs the send queue: copies frames into the write buffer, or stops at a large lent
+    /// buffer that must be written first.
+    fn pump(&mut self) {
+        loop {
+            if self.direct.is_some() || self.write_error.is_some() {
+                return;
+            }
+            if !self.send_busy {
+                let Some(c) = self.control.pop_front() else { return };
+                if self.start_control(c).is_err() {
+                    continue;
+                }
+                self.send_busy = true;
+            }
+            let action = match self.handle.get_action_with_slots(ActionQueue::Send, 2) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.write_error = Some(e.into());
+                    return;
+                }
+            };
+            match action {
+                Action::SendToNetwork { token, buffers, .. } => {
+                    let slices = buffers.as_slices();
+                    let total = buffers.len();
+                    let (last, head) = slices.split_last().expect("at least one buffer");
+                    if last.len() >= DIRECT_MIN {
+                        for s in head {
+                            self.out.extend_from_slice(s);
+                        }
+                        self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
+                        return;
+                    }
+                    for s in slices {
+                        self.out.extend_from_slice(s);
+                    }
+                    self.handle.complete_action(token, total);
+                }
+                Action::IndicateSendComplete { token, .. } => {
+                    if let Some(v) = self.handle.complete_action_reclaim(token, 0).and_then(|p| p.into_vec()) {
+                        self.recycle(v);
+                    }
+                    self.send_busy = false;
+                }
+                Action::NoAction => return,
+                _ => unreachable!("the send queue hands out only send actions"),
+            }
+        }
+    }
+
+    /// The bytes to write next, in order.
+    pub(crate) fn write_bufs(&self) -> [&[u8]; 2] {
+        let a = &self.out[self.out_pos..];
+        let b = match &self.direct {
+            // SAFETY: the engine lends this buffer until the action is completed, which
+            // happens only in `wrote` once every byte went out.
+            Some(d) => unsafe { std::slice::from_raw_parts(d.ptr.add(d.pos), d.len - d.pos) },
+            None => &[],
+        };
+        [a, b]
+    }
+
+    /// `n` bytes of [`write_bufs`](Self::write_bufs) were written.
+    pub(crate) fn wrote(&mut self, mut n: usize) {
+        let in_out = (self.out.len() - self.out_pos).min(n);
+        self.out_pos += in_out;
+        n -= in_out;
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        if let Some(d) = self.direct.as_mut() {
+            d.pos += n.min(d.len - d.pos);
+            if d.pos == d.len {
+                let d = self.direct.take().expect("checked");
+                self.handle.complete_action(d.token, d.total);
+                self.pump();
+            }
+        } else {
+            debug_assert_eq!(n, 0);
+        }
+    }
+
+    /// The transport failed while writing: nothing more can be sent.
+    pub(crate) fn write_failed(&mut self, e: &Error) {
+        if self.write_error.is_none() {
+            self.write_error = Some(e.duplicate());
+        }
+        self.handle.abort();
+    }
+
+    // ----- receiving -----------------------------------------------------------------------
+
+    /// The buffer to read into (only after [`RecvStep::Read`]).
+    pub(crate) fn read_buf(&mut self) -> &mut [u8] {
+        let r = self.read.as_ref().expect("a read is pending");
+        // SAFETY: the engine lent `ptr..ptr+len` for this receive action and keeps it valid
+        // until the action is completed in `read_done`; `&mut self` makes this the only
+        // borrow of it.
+        unsafe { std::slice::from_raw_parts_mut(r.ptr, r.len) }
+    }
+
+    /// `n` bytes were read into [`read_buf`](Self::read_buf); 0 is the end of the stream.
+    pub(crate) fn read_done(&mut self, n: usize) {
+        let r = self.read.take().expect("a read is pending");
+        if n == 0 {
+            self.eof = true;
+            self.cancelling = true;
+        } else {
+            self.activity = true;
+        }
+        self.handle.complete_action(r.token, n.min(r.len));
+    }
+
+    /// The transport failed while reading.
+    pub(crate) fn read_failed(&mut self, e: Error) {
+        if let Some(r) = self.read.take() {
+            self.cancelling = true;
+            self.handle.complete_action(r.token, 0);
+        }
+        if self.recv_error.is_none() {
+            self.recv_error = Some(e);
+        }
+    }
+
+    fn fail_recv(&mut self, e: wspc::Error) -> Error {
+        if let Some(code) = e.close_code() {
+            if !self.close_sent {
+                self.close_sent = true;
+                self.control.push_back(Control::Close(Some((code, String::new()))));
+                self.pump();
+            }
+        }
+        let err = Error::Ws(e);
+        self.recv_error = Some(err.duplicate());
+        err
+    }
+
+    /// Advances the receive side. `piece`: hand out pieces into this buffer instead of
+    /// whole messages.
+    pub(crate) fn poll_recv(&mut self, mut piece: Option<&mut Vec<u8>>) -> Result<RecvStep> {
+        loop {
+            if let Some(e) = &self.recv_error {
+                return Err(e.duplicate());
+            }
+            if self.close_received {
+                return Err(Error::ConnectionClosed);
+            }
+            if self.read.is_some() {
+                return Ok(RecvStep::Read);
+            }
+            if !self.recv_posted {
+                if let Err(e) = self.handle.receive(0) {
+                    let err = Error::Ws(e);
+                    self.recv_error = Some(err.duplicate());
+                    return Err(err);
+                }
+                self.recv_posted = true;
+            }
+            let action = match self.handle.get_action(ActionQueue::Receive) {
+                Ok(a) => a,
+                Err(e) => return Err(self.fail_recv(e)),
+            };
+            match action {
+                Action::ReceiveFromNetwork { token, buffer, .. } => {
+                    if self.prefix_pos < self.prefix.len() {
+                        let n = (self.prefix.len() - self.prefix_pos).min(buffer.len());
+                        buffer[..n].copy_from_slice(&self.prefix[self.prefix_pos..self.prefix_pos + n]);
+                        self.prefix_pos += n;
+                        if self.prefix_pos == self.prefix.len() {
+                            self.prefix = Vec::new();
+                            self.prefix_pos = 0;
+                        }
+                        self.handle.complete_action(token, n);
+                        continue;
+                    }
+                    self.read = Some(PendingRead { token, ptr: buffer.as_mut_ptr(), len: buffer.len() });
+                    return Ok(RecvStep::Read);
+                }
+                Action::SendToNetwork { token, buffers, .. } => {
+                    for s in buffers.as_slices() {
+                        self.out.extend_from_slice(s);
+                    }
+                    let n = buffers.len();
+                    self.handle.complete_action(token, n);
+                }
+                Action::NoAction => return Ok(RecvStep::Flush),
+                Action::IndicateSendComplete { .. } => unreachable!("the receive queue hands out no send completions"),
+                Action::IndicateReceiveComplete { token, buffer_type, data, close_status, .. } => {
+                    if self.cancelling {
+                        self.cancelling = false;
+                        self.handle.complete_action(token, 0);
+                        self.recv_posted = false;
+                        let e = if self.eof { Error::ConnectionReset } else { Error::ConnectionClosed };
+                        self.recv_error = Some(e.duplicate());
+                        return Err(e);
+                    }
+                    match buffer_type {
+                        BufferType::Close => {
+                            let status = close_status.unwrap_or(wspc::close_status::EMPTY);
+                            let frame = (status != wspc::close_status::EMPTY).then(|| CloseFrame {
+                                code: status,
+                                reason: String::from_utf8_lossy(data).into_owned(),
+                            });
+                            self.handle.complete_action(token, 0);
+                            self.recv_posted = false;
+                            self.close_received = true;
+                            if !self.close_sent {
+                                self.close_sent = true;
+                                self.control
+                                    .push_back(Control::Close(frame.as_ref().map(|f| (f.code, f.reason.clone()))));
+                                self.pump();
+                            }
+                            return Ok(match piece {
+                                Some(buf) => {
+                                    buf.clear();
+                                    buf.extend_from_slice(data_of(&frame));
+                                    RecvStep::Piece(Piece { kind: PieceKind::Close(frame), last: true })
+                                }
+                                None => RecvStep::Message(Message::Close(frame)),
+                            });
+                        }
+                        BufferType::PingPong => {
+                            let step = match piece.as_deref_mut() {
+                                Some(buf) => {
+                                    buf.clear();
+                                    buf.extend_from_slice(data);
+                                    RecvStep::Piece(Piece { kind: PieceKind::Pong, last: true })
+                                }
+                                None => RecvStep::Message(Message::Pong(data.to_vec())),
+                            };
+                            self.handle.complete_action(token, 0);
+                            self.recv_posted = false;
+                            return Ok(step);
+                        }
+                        ty => {
+                            let text = ty.is_text();
+                            let last = ty.is_message_end();
+                            if let Some(buf) = piece.as_deref_mut() {
+                                buf.clear();
+                                buf.extend_from_slice(data);
+                                self.handle.complete_action(token, 0);
+                                self.recv_posted = false;
+                                let kind = if text { PieceKind::Text } else { PieceKind::Binary };
+                                return Ok(RecvStep::Piece(Piece { kind, last }));
+                            }
+                            let (_, buf) = match &mut self.assembly {
+                                Some(a) => a,
+                                slot => {
+                                    let v = self.pool.pop().unwrap_or_default();
+                                    slot.insert((text, v))
+                                }
+                            };
+                            buf.extend_from_slice(data);
+                            self.handle.complete_action(token, 0);
+                            self.recv_posted = false;
+                            if !last {
+                                continue;
+                            }
+                            let (_, buf) = self.assembly.take().expect("assembling");
+                            let msg = if text {
+                                match simdutf8::basic::from_utf8(&buf) {
+                                    // SAFETY: just validated.
+                                    Ok(_) => Message::Text(unsafe { String::from_utf8_unchecked(buf) }),
+                                    Err(_) => {
+                                        let e = wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8);
+                                        return Err(self.fail_recv(e));
+                                    }
+                                }
+                            } else {
+                                Message::Binary(buf)
+                            };
+                            return Ok(RecvStep::Message(msg));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A fresh message buffer (from the pool when possible).
+    #[allow(dead_code)]
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
+        self.take_buffer()
+    }
+}
+
+fn data_of(frame: &Option<CloseFrame>) -> &[u8] {
+    frame.as_ref().map_or(&[], |f| f.reason.as_bytes())
+}
