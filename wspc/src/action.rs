@@ -14,6 +14,15 @@ impl ActionToken {
     /// The token of a `NoAction` (completing it is a no-op).
     pub const NONE: ActionToken = ActionToken { queue: 0, seq: 0 };
 
+    /// The queue this token belongs to (`None` for [`ActionToken::NONE`]).
+    pub fn queue(&self) -> Option<crate::ActionQueue> {
+        match self.queue {
+            1 => Some(crate::ActionQueue::Send),
+            2 => Some(crate::ActionQueue::Receive),
+            _ => None,
+        }
+    }
+
     /// A non-zero integer for C callers (`NONE` is 0).
     pub fn to_raw(self) -> u64 {
         if self.queue == 0 {

@@ -47,6 +47,7 @@ pub struct ClientHandshakeResult {
 /// [`ReceiveHalf`]; they share only a few atomics.
 pub struct Handle {
     role: Role,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     config: Config,
     state: State,
     send: SendHalf,
@@ -331,23 +332,7 @@ impl Handle {
         match queue {
             ActionQueue::Send => self.send.get_action(slots),
             ActionQueue::Receive => self.recv.get_action(),
-            ActionQueue::All => {
-                if self.recv.error().is_some() && !self.is_aborted() {
-                    return self.recv.get_action();
-                }
-                let send_first = self.prefer_send;
-                for send in [send_first, !send_first] {
-                    if send && self.send.has_action() {
-                        self.prefer_send = false;
-                        return self.send.get_action(slots);
-                    }
-                    if !send && self.recv.has_action() {
-                        self.prefer_send = true;
-                        return self.recv.get_action();
-                    }
-                }
-                Ok(Action::NoAction)
-            }
+            ActionQueue::All => get_action_all(&mut self.send, &mut self.recv, &mut self.prefer_send, slots),
         }
     }
 
@@ -412,6 +397,34 @@ impl Handle {
     pub fn deflate_params(&self) -> Option<&crate::deflate::DeflateParams> {
         self.deflate.as_ref()
     }
+}
+
+/// `WebSocketGetAction(ALL)` over split halves (both locked by the caller): a failed receive
+/// side is reported first, then the queues take turns; `prefer_send` carries the turn.
+pub fn get_action_all<'a>(
+    send: &'a mut SendHalf,
+    recv: &'a mut ReceiveHalf,
+    prefer_send: &mut bool,
+    slots: usize,
+) -> Result<Action<'a>> {
+    if slots == 0 {
+        return Err(Misuse::InvalidArgument("no buffer slots").into());
+    }
+    if recv.error().is_some() && !recv.shared.is_aborted() {
+        return recv.get_action();
+    }
+    let send_first = *prefer_send;
+    for use_send in [send_first, !send_first] {
+        if use_send && send.has_action() {
+            *prefer_send = false;
+            return send.get_action(slots);
+        }
+        if !use_send && recv.has_action() {
+            *prefer_send = true;
+            return recv.get_action();
+        }
+    }
+    Ok(Action::NoAction)
 }
 
 impl SendHalf {

@@ -168,7 +168,7 @@ mod types;
 pub use action::{Action, ActionToken, Payload, SendBuffers};
 pub use config::*;
 pub use error::{Error, HandshakeError, Misuse, ProtocolError, Result};
-pub use handle::{ClientHandshakeResult, Handle};
+pub use handle::{get_action_all, ClientHandshakeResult, Handle};
 pub use handshake::{Header, OwnedHeader};
 pub use recv::ReceiveHalf;
 pub use send::{SendBuffer, SendHalf};

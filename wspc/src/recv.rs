@@ -214,7 +214,7 @@ impl ReceiveHalf {
     }
 
     /// True when `get_action` would return something other than `NoAction` (or an error).
-    pub(crate) fn has_action(&self) -> bool {
+    pub fn has_action(&self) -> bool {
         let pong_blocked = self.pong_len.is_some()
             && self.shared.wire_owner() == crate::region::WIRE_SEND
             && !self.shared.is_aborted();
@@ -365,7 +365,8 @@ impl ReceiveHalf {
             InFlight::Pong { len } => {
                 self.pong_len = None;
                 self.shared.release_wire(WIRE_RECV);
-                if bytes < len {
+                // 0 drops the pong cleanly (nothing was written); a partial write cuts it.
+                if bytes != 0 && bytes < len {
                     self.shared.break_wire();
                 }
             }

@@ -34,6 +34,7 @@ struct SendOp {
     fin: bool,
     rsv1: bool,
     /// Body bytes come from the compressor's output instead of `payload`.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     compressed: bool,
     mask: Option<[u8; 4]>,
     /// Bytes of status code before the body (2 for a close with a status).
@@ -204,7 +205,7 @@ impl SendHalf {
     }
 
     /// True when `get_action` would return something other than `NoAction`.
-    pub(crate) fn has_action(&self) -> bool {
+    pub fn has_action(&self) -> bool {
         if self.in_flight.is_some() {
             return false;
         }
