@@ -47,6 +47,21 @@ struct SendOp {
     prev_message: Option<bool>,
 }
 
+#[cfg(feature = "deflate")]
+type Deflater = Option<crate::deflate::Compressor>;
+#[cfg(not(feature = "deflate"))]
+type Deflater = ();
+
+/// The bytes that follow the header (and close status) of `op`'s frame.
+fn body_of<'a>(op: &'a SendOp, deflate: &'a Deflater) -> &'a [u8] {
+    #[cfg(feature = "deflate")]
+    if op.compressed {
+        return deflate.as_ref().expect("compressed implies a compressor").output();
+    }
+    let _ = deflate;
+    op.payload.as_slice()
+}
+
 #[derive(Clone, Copy)]
 enum InFlight {
     Network { lent: usize, body: usize, had_header: bool },
@@ -66,8 +81,7 @@ pub struct SendHalf {
     in_flight: Option<InFlight>,
     message: Option<bool>,
     close_sent: bool,
-    #[cfg(feature = "deflate")]
-    pub(crate) deflate: Option<crate::deflate::Compressor>,
+    pub(crate) deflate: Deflater,
 }
 
 impl SendHalf {
@@ -83,8 +97,7 @@ impl SendHalf {
             in_flight: None,
             message: None,
             close_sent: false,
-            #[cfg(feature = "deflate")]
-            deflate: None,
+            deflate: Default::default(),
         }
     }
 
@@ -256,14 +269,7 @@ impl SendHalf {
             }
             op.wire_held = true;
         }
-        #[cfg(feature = "deflate")]
-        let body: &[u8] = if op.compressed {
-            self.deflate.as_ref().expect("compressed implies a compressor").output()
-        } else {
-            op.payload.as_slice()
-        };
-        #[cfg(not(feature = "deflate"))]
-        let body: &[u8] = op.payload.as_slice();
+        let body = body_of(op, &self.deflate);
         let masked_copy = matches!(op.mask, Some(k) if k != [0; 4]);
         let cap = self.buf.len();
         let remaining = body.len() - op.sent;
@@ -312,14 +318,7 @@ impl SendHalf {
             had_header,
         });
         let op = self.op.as_ref().expect("checked above");
-        #[cfg(feature = "deflate")]
-        let body: &[u8] = if op.compressed {
-            self.deflate.as_ref().expect("compressed implies a compressor").output()
-        } else {
-            op.payload.as_slice()
-        };
-        #[cfg(not(feature = "deflate"))]
-        let body: &[u8] = op.payload.as_slice();
+        let body = body_of(op, &self.deflate);
         let direct = &body[op.sent..op.sent + if use_body_direct { body_now } else { 0 }];
         let buffers = if head == 0 {
             SendBuffers { bufs: [direct, &[]], count: 1 }
@@ -340,20 +339,7 @@ impl SendHalf {
         match self.in_flight.take()? {
             InFlight::Network { lent, body, had_header } => {
                 let op = self.op.as_mut()?;
-                let total = {
-                    #[cfg(feature = "deflate")]
-                    {
-                        if op.compressed {
-                            self.deflate.as_ref().map_or(0, |d| d.output().len())
-                        } else {
-                            op.payload.len()
-                        }
-                    }
-                    #[cfg(not(feature = "deflate"))]
-                    {
-                        op.payload.len()
-                    }
-                };
+                let total = body_of(op, &self.deflate).len();
                 if bytes >= lent {
                     op.header_done = true;
                     op.sent += body;
