@@ -48,8 +48,29 @@ def load_results(resdir: str) -> tuple[str, dict[str, dict]]:
     for agent, entries in index.items():
         for cid, e in entries.items():
             cases[cid] = {"behavior": e.get("behavior"), "behaviorClose": e.get("behaviorClose"),
-                          "duration": e.get("duration"), "remoteCloseCode": e.get("remoteCloseCode")}
+                          "duration": e.get("duration"), "remoteCloseCode": e.get("remoteCloseCode"),
+                          "reportfile": os.path.join(resdir, e.get("reportfile", ""))}
     return ",".join(index), cases
+
+
+KNOWN = {
+    "Strings must be encoded before hashing":
+        "kosoku quirk: as fuzzingclient it errors when a server that accepted server_no_context_takeover"
+        " sends a text message uncompressed (RSV1=0); compress every message on such connections",
+}
+
+
+def case_detail(c: dict) -> str:
+    """The case report's own explanation (result / resultClose), plus a hint for known quirks."""
+    try:
+        with open(c["reportfile"]) as f:
+            rep = json.load(f)
+    except (OSError, ValueError, KeyError):
+        return ""
+    parts = [str(rep.get(k) or "").strip() for k in ("result", "resultClose")]
+    text = " / ".join(p for p in parts if p)[:300]
+    hint = next((h for k, h in KNOWN.items() if k in text), "")
+    return (f"\n      {text}" if text else "") + (f"\n      hint: {hint}" if hint else "")
 
 
 def dump_expectation(doc: dict) -> str:
@@ -94,7 +115,7 @@ def main() -> int:
         c = cases[cid]
         if c["behavior"] in BAD_BEHAVIOR or c["behaviorClose"] not in GOOD_CLOSE:
             problems.append(f"{cid}: behavior={c['behavior']} behaviorClose={c['behaviorClose']}"
-                            f" remoteCloseCode={c['remoteCloseCode']}")
+                            f" remoteCloseCode={c['remoteCloseCode']}{case_detail(c)}")
 
     regressions: list[str] = []
     changes: list[str] = []

@@ -28,6 +28,7 @@
 #   AUTOBAHN_EXPECTED     expectation file (default autobahn/expected-<role>.json)
 #   AUTOBAHN_REQUIRE_EXPECTED=1  fail when the expectation file is missing
 set -euo pipefail
+{ # (whole script in one compound command: safe to edit while it runs)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -193,3 +194,5 @@ RC=$?
 set -e
 [ "${CLIENT_FAILED:-0}" = 1 ] && RC=1
 exit $RC
+exit
+}

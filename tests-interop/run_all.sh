@@ -7,7 +7,7 @@
 #                  py_client.py, node_client.js (each with compression off and on) and
 #                  browser.js (Chromium).
 #   --client CMD   a line-echo client command (gets the URL appended, or "{url}");
-#                  client-role tests: run_client_tests.sh (py and node peer servers).
+#                  repeatable; client-role tests: run_client_tests.sh (py and node peer servers).
 #   --examples DIR default when neither --server nor --client is given: DIR/echo_server,
 #                  DIR/echo_server_blocking, DIR/client (DIR = target/release/examples).
 # Environment:
@@ -18,26 +18,27 @@
 #   CLIENT_SUBPROTOCOL_ARGS=...  client flag(s) offering "chat" (see run_client_tests.sh)
 # Ends with "run_all: N passed, M failed"; exit 1 if any test failed.
 set -uo pipefail
+{ # (whole script in one compound command: safe to edit while it runs)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
 OUT="$HERE/out"; mkdir -p "$OUT"
 
-SERVERS=(); CLIENT_CMD=""; EXAMPLES="$ROOT/target/release/examples"
+SERVERS=(); CLIENTS=(); EXAMPLES="$ROOT/target/release/examples"
 while [ $# -gt 0 ]; do
   case "$1" in
     --server) SERVERS+=("$2"); shift 2 ;;
-    --client) CLIENT_CMD="$2"; shift 2 ;;
+    --client) CLIENTS+=("$2"); shift 2 ;;
     --examples) EXAMPLES="$2"; shift 2 ;;
     -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [ ${#SERVERS[@]} -eq 0 ] && [ -z "$CLIENT_CMD" ]; then
+if [ ${#SERVERS[@]} -eq 0 ] && [ ${#CLIENTS[@]} -eq 0 ]; then
   for b in echo_server echo_server_blocking; do [ -x "$EXAMPLES/$b" ] && SERVERS+=("$EXAMPLES/$b"); done
-  [ -x "$EXAMPLES/client" ] && CLIENT_CMD="$EXAMPLES/client"
-  if [ ${#SERVERS[@]} -eq 0 ] && [ -z "$CLIENT_CMD" ]; then
+  [ -x "$EXAMPLES/client" ] && CLIENTS+=("$EXAMPLES/client")
+  if [ ${#SERVERS[@]} -eq 0 ] && [ ${#CLIENTS[@]} -eq 0 ]; then
     echo "run_all: no executables in $EXAMPLES (build: cargo build --release -p wspc-io --examples)" >&2; exit 2
   fi
 fi
@@ -137,12 +138,16 @@ for s in "${SERVERS[@]}"; do
   fi
 done
 
-if [ -n "$CLIENT_CMD" ]; then
+j=0
+for c in "${CLIENTS[@]}"; do
+  j=$((j+1))
   # shellcheck disable=SC2086
-  run_test "[client] run_client_tests.sh $CLIENT_CMD" "$HERE/run_client_tests.sh" $CLIENT_CMD
-fi
+  CLIENT_TESTS_OUT="$OUT/client$j" run_test "[client$j] run_client_tests.sh $c" "$HERE/run_client_tests.sh" $c
+done
 
 echo "=== interop total $(elapsed "$T_ALL") s"
 for f in "${FAILED[@]}"; do echo "    failed: $f"; done
 echo "run_all: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
+exit
+}

@@ -13,15 +13,17 @@
 # CLIENT_SUBPROTOCOL_ARGS="--protocol chat" (the client's own flag for offering the
 #   subprotocol "chat"): also run against both peers started with --subprotocol chat,
 #   which refuse clients that do not offer it. Unset: those runs are skipped.
-# CLIENT_TIMEOUT: seconds per run (default 60). Logs: tests-interop/out/client/.
+# CLIENT_TIMEOUT: seconds per run (default 60). Logs: $CLIENT_TESTS_OUT (default
+#   tests-interop/out/client/).
 set -euo pipefail
+{ # (whole script in one compound command: safe to edit while it runs)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
 [ $# -ge 1 ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ -x "$PY" ] || { echo "run_client_tests: $PY missing; run .ci/install-deps.sh" >&2; exit 2; }
-OUT="$HERE/out/client"; rm -rf "$OUT"; mkdir -p "$OUT"
+OUT="${CLIENT_TESTS_OUT:-$HERE/out/client}"; rm -rf "$OUT"; mkdir -p "$OUT"
 TMO="${CLIENT_TIMEOUT:-60}"
 
 # Known input: ASCII, multi-byte UTF-8, an empty line, tabs, 125/126/65535/65536-byte
@@ -111,3 +113,5 @@ else
 fi
 echo "run_client_tests: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]
+exit
+}
