@@ -1,1 +1,820 @@
-//! placeholder
+//! The tokio API: [`WebSocket`] over any `AsyncRead + AsyncWrite` stream with
+//! `async fn send/feed/flush/recv/recv_piece/close`, `Stream` of messages and `Sink` of
+//! messages, [`connect`]/[`accept_with`] (TLS included), and [`WebSocket::split`] into
+//! halves for two tasks.
+//!
+//! Everything is poll-based over the same sans-I/O session as the blocking API. Split
+//! halves share one lock (held only inside a poll, never across an await) and a waker
+//! that wakes both halves, so an automatic pong queued by the reader is written whichever
+//! task polls next, and a reader never waits on a writer that nobody polls.
+//!
+//! ```no_run
+//! # async fn f() -> wspc_io::Result<()> {
+//! use wspc_io::{tokio::connect, Message};
+//! let (mut ws, _resp) = connect("ws://127.0.0.1:9001/").await?;
+//! ws.send(Message::text("hello")).await?;
+//! while let Some(msg) = ws.recv().await {
+//!     println!("{:?}", msg?);
+//! }
+//! # Ok(()) }
+//! ```
+
+use crate::http::{self, Accept, ClientOptions, Reject, Request, Response, ServerStep, Target};
+use crate::keepalive::{earliest, KeepaliveState, Tick};
+use crate::message::{CloseFrame, Message, Piece};
+use crate::session::{RecvStep, Session};
+use crate::{Config, Error, Result};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use ::tokio::net::TcpStream;
+use ::tokio::time::{Instant as TokioInstant, Sleep};
+use std::future::{poll_fn, Future};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+/// A TCP stream or TLS over one (what [`connect`] returns).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum MaybeTlsStream {
+    /// `ws://`
+    Plain(TcpStream),
+    /// `wss://`
+    #[cfg(feature = "tls")]
+    Tls(tokio_rustls::client::TlsStream<TcpStream>),
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            MaybeTlsStream::Plain($s) => $e,
+            #[cfg(feature = "tls")]
+            MaybeTlsStream::Tls($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for MaybeTlsStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for MaybeTlsStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        each!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            MaybeTlsStream::Plain(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            MaybeTlsStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+// ----- handshakes ------------------------------------------------------------------------
+
+async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Result<usize> {
+    let old = buf.len();
+    buf.resize(old + http::HEAD_CHUNK, 0);
+    let r = io.read(&mut buf[old..]).await;
+    buf.truncate(old + *r.as_ref().unwrap_or(&0));
+    Ok(r?)
+}
+
+/// Connects to a `ws://` or `wss://` URL with default options.
+pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    connect_with(url, &ClientOptions::default()).await
+}
+
+/// Connects to a `ws://` or `wss://` URL (the whole handshake, TCP and TLS included,
+/// within the handshake timeout).
+pub async fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    let target = Target::parse(url)?;
+    let fut = async {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
+        tcp.set_nodelay(true)?;
+        let stream = if target.tls {
+            #[cfg(feature = "tls")]
+            {
+                let cfg = match &opts.tls {
+                    Some(c) => c.clone(),
+                    None => crate::tls::default_client_config(),
+                };
+                let name = crate::tls::server_name(&target.host)?;
+                let tls = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| Error::Tls(e.to_string()))?;
+                MaybeTlsStream::Tls(tls)
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(Error::Tls("wss:// needs the `tls` feature".into()));
+        } else {
+            MaybeTlsStream::Plain(tcp)
+        };
+        client_handshake_inner(stream, &target, opts).await
+    };
+    match ::tokio::time::timeout(opts.config.handshake_timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::HandshakeTimeout),
+    }
+}
+
+/// Runs the client handshake over an already connected stream.
+pub async fn client_handshake<S>(stream: S, url: &str, opts: &ClientOptions) -> Result<(WebSocket<S>, Response)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let target = Target::parse(url)?;
+    match ::tokio::time::timeout(opts.config.handshake_timeout, client_handshake_inner(stream, &target, opts)).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::HandshakeTimeout),
+    }
+}
+
+async fn client_handshake_inner<S>(mut io: S, target: &Target, opts: &ClientOptions) -> Result<(WebSocket<S>, Response)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut handle, req) = http::client_request(target, opts)?;
+    io.write_all(&req).await?;
+    io.flush().await?;
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        if read_head(&mut io, &mut buf).await? == 0 {
+            return Err(Error::ConnectionReset);
+        }
+        if let Some((resp, len)) = http::client_response(&buf, &mut handle, opts)? {
+            let prefix = buf.split_off(len);
+            let mut ws = WebSocket::new(io, Session::new(handle, prefix, opts.config.write_buffer_size), &opts.config);
+            ws.inner.subprotocol = resp.subprotocol.clone();
+            return Ok((ws, resp));
+        }
+    }
+}
+
+/// Accepts a WebSocket client with default settings, whatever it asks for.
+pub async fn accept<S>(stream: S) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    accept_with(stream, &Config::default(), |_: &Request| Ok(Accept::default())).await
+}
+
+/// Accepts a WebSocket client: reads the request within the configured limits and the
+/// handshake timeout (a stalled client gets `408` and the connection is dropped), answers
+/// bad requests (400, 405, 426, 431), and lets `handler` accept (choosing a subprotocol,
+/// adding headers) or reject with a status.
+pub async fn accept_with<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+{
+    let mut handler = Some(handler);
+    let mut buf = Vec::with_capacity(1024);
+    let deadline = ::tokio::time::Instant::now() + config.handshake_timeout;
+    loop {
+        let n = match ::tokio::time::timeout_at(deadline, read_head(&mut io, &mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                let resp = http::error_response(408, &[], "handshake timeout\n");
+                let _ = ::tokio::time::timeout(Duration::from_millis(500), async {
+                    let _ = io.write_all(&resp).await;
+                    let _ = io.shutdown().await;
+                })
+                .await;
+                return Err(Error::HandshakeTimeout);
+            }
+        };
+        if n == 0 {
+            return Err(Error::ConnectionReset);
+        }
+        match http::server_step(&buf, config, &mut handler) {
+            ServerStep::More => continue,
+            ServerStep::Refuse(bytes, e) => {
+                let _ = ::tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = io.write_all(&bytes).await;
+                    let _ = io.shutdown().await;
+                })
+                .await;
+                return Err(e);
+            }
+            ServerStep::Upgrade(bytes, handle, len) => {
+                match ::tokio::time::timeout_at(deadline, async {
+                    io.write_all(&bytes).await?;
+                    io.flush().await
+                })
+                .await
+                {
+                    Ok(r) => r?,
+                    Err(_) => return Err(Error::HandshakeTimeout),
+                }
+                let prefix = buf.split_off(len);
+                return Ok(WebSocket::new(io, Session::new(*handle, prefix, config.write_buffer_size), config));
+            }
+        }
+    }
+}
+
+/// Accepts a TLS client on `tcp`: the TLS handshake, then [`accept_with`], all within the
+/// handshake timeout.
+#[cfg(feature = "tls")]
+pub async fn accept_tls_with<F>(
+    tcp: TcpStream,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    config: &Config,
+    handler: F,
+) -> Result<WebSocket<tokio_rustls::server::TlsStream<TcpStream>>>
+where
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+{
+    let start = ::tokio::time::Instant::now();
+    let tls = match ::tokio::time::timeout(config.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(r) => r.map_err(|e| Error::Tls(e.to_string()))?,
+        Err(_) => return Err(Error::HandshakeTimeout),
+    };
+    let mut cfg = config.clone();
+    cfg.handshake_timeout = config.handshake_timeout.saturating_sub(start.elapsed());
+    accept_with(tls, &cfg, handler).await
+}
+
+/// A TLS acceptor from a rustls server configuration (see [`crate::tls`]).
+#[cfg(feature = "tls")]
+pub fn tls_acceptor(cfg: Arc<rustls::ServerConfig>) -> tokio_rustls::TlsAcceptor {
+    tokio_rustls::TlsAcceptor::from(cfg)
+}
+
+// ----- the connection --------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    /// Still open.
+    Open,
+    /// Flush what is queued, then end the write direction (server) and drain.
+    Flushing,
+    /// Read until the peer ends the stream (bounded by the close deadline).
+    Draining,
+    /// Done.
+    Done,
+}
+
+struct Inner<S> {
+    io: S,
+    s: Session,
+    ka: Option<KeepaliveState>,
+    timer: Option<Pin<Box<Sleep>>>,
+    close_timeout: Duration,
+    close_deadline: Option<Instant>,
+    subprotocol: Option<String>,
+    /// A message to hand out once the writes before it are flushed (the peer's close).
+    held: Option<RecvStep>,
+    /// An error to report once the close frame it caused is flushed.
+    held_err: Option<Error>,
+    finish: Finish,
+    reported_end: bool,
+}
+
+enum Want<'a> {
+    Message,
+    Piece(&'a mut Vec<u8>),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        while self.s.wants_write() {
+            let [a, b] = self.s.write_bufs();
+            let r = if b.is_empty() {
+                Pin::new(&mut self.io).poll_write(cx, a)
+            } else {
+                Pin::new(&mut self.io).poll_write_vectored(cx, &[IoSlice::new(a), IoSlice::new(b)])
+            };
+            match ready!(r) {
+                Ok(0) => {
+                    let e = Error::Io(io::ErrorKind::WriteZero.into());
+                    self.s.write_failed(&e);
+                    return Poll::Ready(Err(e));
+                }
+                Ok(n) => self.s.wrote(n),
+                Err(e) => {
+                    let e = Error::Io(e);
+                    self.s.write_failed(&e);
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(self.poll_write_out(cx))?;
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        while !self.s.can_send() && self.s.wants_write() {
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Arms the timer for the earliest deadline; Ready when it has passed.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let due = earliest(self.ka.as_ref().map(KeepaliveState::deadline), self.close_deadline);
+        let Some(due) = due else { return Poll::Pending };
+        let at = TokioInstant::from_std(due);
+        match &mut self.timer {
+            Some(t) => {
+                if t.deadline() != at {
+                    t.as_mut().reset(at);
+                }
+            }
+            None => self.timer = Some(Box::pin(::tokio::time::sleep_until(at))),
+        }
+        self.timer.as_mut().expect("set above").as_mut().poll(cx)
+    }
+
+    /// A deadline passed: keepalive ping or failure, or the close timeout.
+    fn on_timer(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if let Some(ka) = self.ka.as_mut() {
+            match ka.tick(now) {
+                Tick::Wait => {}
+                Tick::Ping => self.s.queue_ping(Vec::new()),
+                Tick::Dead => {
+                    self.s.read_failed(Error::KeepaliveTimeout);
+                    return Err(Error::KeepaliveTimeout);
+                }
+            }
+        }
+        if self.close_deadline.is_some_and(|d| now >= d) {
+            return Err(Error::CloseTimeout);
+        }
+        Ok(())
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>, mut want: Want<'_>) -> Poll<Result<RecvStep>> {
+        if self.held.is_some() || self.held_err.is_some() {
+            // Flush the close frame that goes with it first (bounded by the OS buffer).
+            let _ = ready!(self.poll_flush(cx));
+            if let Some(step) = self.held.take() {
+                return Poll::Ready(Ok(step));
+            }
+            return Poll::Ready(Err(self.held_err.take().expect("checked")));
+        }
+        loop {
+            let piece = match &mut want {
+                Want::Message => None,
+                Want::Piece(b) => Some(&mut **b),
+            };
+            match self.s.poll_recv(piece) {
+                Ok(RecvStep::Read) => {
+                    if self.s.wants_write() {
+                        match self.poll_flush(cx) {
+                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                            Poll::Pending if self.s.backlog() >= 4 << 20 => return Poll::Pending,
+                            _ => {}
+                        }
+                    }
+                    let buf = self.s.read_buf();
+                    let mut rb = ReadBuf::new(buf);
+                    match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                        Poll::Ready(Ok(())) => {
+                            let n = rb.filled().len();
+                            self.s.read_done(n);
+                            if n > 0 {
+                                if let Some(ka) = self.ka.as_mut() {
+                                    ka.activity(Instant::now());
+                                }
+                            }
+                        }
+                        Poll::Ready(Err(e)) => {
+                            self.s.read_failed(Error::Io(io::Error::new(e.kind(), e.to_string())));
+                            return Poll::Ready(Err(e.into()));
+                        }
+                        Poll::Pending => {
+                            ready!(self.poll_timer(cx));
+                            self.on_timer()?;
+                        }
+                    }
+                }
+                Ok(RecvStep::Flush) => ready!(self.poll_write_out(cx))?,
+                Ok(step) => {
+                    if self.s.close_received() && self.s.wants_write() {
+                        // The close reply goes out before the peer's close is handed out.
+                        if self.poll_flush(cx).is_pending() {
+                            self.held = Some(step);
+                            return Poll::Pending;
+                        }
+                    }
+                    return Poll::Ready(Ok(step));
+                }
+                Err(e) => {
+                    if self.s.close_sent()
+                        && self.s.wants_write()
+                        && !matches!(e, Error::ConnectionClosed)
+                        && self.poll_flush(cx).is_pending()
+                    {
+                        self.held_err = Some(e);
+                        return Poll::Pending;
+                    }
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Ends the connection after the close handshake (or a failure): flushes, ends the
+    /// write direction (a server at once, a client after the server ended its side) and
+    /// reads until the peer ends the stream, bounded by the close timeout.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Instant::now() + self.close_timeout);
+        }
+        loop {
+            match self.finish {
+                Finish::Open | Finish::Flushing => {
+                    self.finish = Finish::Flushing;
+                    let timed_out = self.close_deadline.is_some_and(|d| Instant::now() >= d);
+                    if !timed_out {
+                        match self.poll_flush(cx) {
+                            Poll::Pending => {
+                                ready!(self.poll_timer(cx));
+                                continue;
+                            }
+                            Poll::Ready(_) => {}
+                        }
+                    }
+                    if self.s.role() == wspc::Role::Server {
+                        let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+                    }
+                    self.finish = Finish::Draining;
+                }
+                Finish::Draining => {
+                    if self.close_deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.finish = Finish::Done;
+                        continue;
+                    }
+                    let mut scratch = [0u8; 512];
+                    let mut rb = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                        Poll::Ready(Ok(())) if !rb.filled().is_empty() => continue,
+                        Poll::Ready(_) => {
+                            if self.s.role() == wspc::Role::Client {
+                                let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+                            }
+                            self.finish = Finish::Done;
+                        }
+                        Poll::Pending => {
+                            ready!(self.poll_timer(cx));
+                            self.finish = Finish::Done;
+                        }
+                    }
+                }
+                Finish::Done => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    /// `Stream::poll_next`.
+    fn poll_next_msg(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
+        if self.reported_end {
+            if self.finish != Finish::Done {
+                let _ = ready!(self.poll_finish(cx));
+            }
+            return Poll::Ready(None);
+        }
+        match ready!(self.poll_recv(cx, Want::Message)) {
+            Ok(RecvStep::Message(m)) => Poll::Ready(Some(Ok(m))),
+            Ok(_) => unreachable!("whole messages were asked for"),
+            Err(e) => {
+                self.reported_end = true;
+                if matches!(e, Error::ConnectionClosed) {
+                    let _ = ready!(self.poll_finish(cx));
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Err(e)))
+                }
+            }
+        }
+    }
+
+    /// `close()`: queue the close, flush, receive until the peer's close (dropping data)
+    /// or the timeout, then finish.
+    fn poll_close_ws(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(Instant::now() + self.close_timeout);
+        }
+        while !self.s.recv_done() && self.finish == Finish::Open {
+            match ready!(self.poll_recv(cx, Want::Message)) {
+                Ok(_) => {}
+                Err(Error::ConnectionClosed | Error::ConnectionReset | Error::CloseTimeout) => break,
+                Err(e) => {
+                    let _ = ready!(self.poll_finish(cx));
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        ready!(self.poll_finish(cx))?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A WebSocket connection over a tokio stream.
+pub struct WebSocket<S> {
+    inner: Inner<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    fn new(io: S, s: Session, config: &Config) -> Self {
+        Self {
+            inner: Inner {
+                io,
+                s,
+                ka: config.keepalive.map(|k| KeepaliveState::new(k, Instant::now())),
+                timer: None,
+                close_timeout: config.close_timeout,
+                close_deadline: None,
+                subprotocol: None,
+                held: None,
+                held_err: None,
+                finish: Finish::Open,
+                reported_end: false,
+            },
+        }
+    }
+
+    /// Wraps a stream whose upgrade happened elsewhere (`role` decides masking;
+    /// `leftover`: bytes already read after the upgrade).
+    pub fn from_upgraded(io: S, role: wspc::Role, config: &Config, leftover: Vec<u8>) -> Result<Self> {
+        let mut h = wspc::Handle::new(config.engine(role)?);
+        h.open_without_handshake()?;
+        Ok(Self::new(io, Session::new(h, leftover, config.write_buffer_size), config))
+    }
+
+    /// The subprotocol selected in the handshake (client side).
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.inner.subprotocol.as_deref()
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.io
+    }
+
+    /// Sends a message and flushes.
+    pub async fn send(&mut self, msg: Message) -> Result<()> {
+        self.feed(msg).await?;
+        self.flush().await
+    }
+
+    /// Queues a message in the write buffer (waiting while it is full). Queued messages
+    /// go out on [`flush`](Self::flush), or before the next read in
+    /// [`recv`](Self::recv).
+    pub async fn feed(&mut self, msg: Message) -> Result<()> {
+        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
+        self.inner.s.send(msg)
+    }
+
+    /// Sends one frame of a fragmented message (`last` ends it); flushes.
+    pub async fn send_fragment(&mut self, text: bool, data: Vec<u8>, last: bool) -> Result<()> {
+        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
+        self.inner.s.send_fragment(text, data, last)?;
+        self.flush().await
+    }
+
+    /// Writes out everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// The next message; `None` after the close handshake finished (the peer's close
+    /// frame comes first as `Message::Close`, its echo already sent). Pings are answered
+    /// automatically.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.inner.poll_next_msg(cx)).await
+    }
+
+    /// The next piece of a message, into `buf` (cleared first). A large message is handed
+    /// out in pieces no larger than the receive buffer, never held whole.
+    pub async fn recv_piece(&mut self, buf: &mut Vec<u8>) -> Result<Piece> {
+        match poll_fn(|cx| self.inner.poll_recv(cx, Want::Piece(buf))).await? {
+            RecvStep::Piece(p) => Ok(p),
+            _ => unreachable!("pieces were asked for"),
+        }
+    }
+
+    /// Closes gracefully: sends a close (`None`: no status; nothing if one was sent
+    /// already), receives until the peer's close (dropping data) or the close timeout,
+    /// then ends the transport (the server first; the client after the server).
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.inner.s.queue_close(frame.map(|f| (f.code, f.reason)));
+        poll_fn(|cx| self.inner.poll_close_ws(cx)).await
+    }
+
+    /// True once the close handshake finished (or the connection failed).
+    pub fn is_closed(&self) -> bool {
+        self.inner.s.recv_done() && self.inner.s.close_sent()
+    }
+
+    /// Splits into halves for two tasks. They share one lock, held only inside a poll.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        let shared = Arc::new(Shared { inner: Mutex::new(self.inner), wakers: Arc::new(WakerPair::default()) });
+        (ReadHalf { shared: shared.clone() }, WriteHalf { shared })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for WebSocket<S> {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().inner.poll_next_msg(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WebSocket<S> {
+    type Error = Error;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().inner.poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.get_mut().inner.s.send(item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().inner.poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let inner = &mut self.get_mut().inner;
+        inner.s.queue_close(Some((wspc::close_status::SUCCESS, String::new())));
+        inner.poll_flush(cx)
+    }
+}
+
+// ----- split halves ----------------------------------------------------------------------
+
+/// Wakes both halves: any readiness of the shared stream (or timer) wakes the reader and
+/// the writer, so neither misses a wake-up meant for the other.
+#[derive(Default)]
+struct WakerPair {
+    slots: Mutex<[Option<Waker>; 2]>,
+}
+
+impl WakerPair {
+    fn register(&self, i: usize, w: &Waker) {
+        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        match &s[i] {
+            Some(old) if old.will_wake(w) => {}
+            _ => s[i] = Some(w.clone()),
+        }
+    }
+}
+
+impl Wake for WakerPair {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let ws = {
+            let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            [s[0].take(), s[1].take()]
+        };
+        for w in ws.into_iter().flatten() {
+            w.wake();
+        }
+    }
+}
+
+struct Shared<S> {
+    inner: Mutex<Inner<S>>,
+    wakers: Arc<WakerPair>,
+}
+
+impl<S> Shared<S> {
+    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` under the lock with a context whose waker wakes both halves.
+    fn with<R>(&self, half: usize, cx: &mut Context<'_>, f: impl FnOnce(&mut Inner<S>, &mut Context<'_>) -> R) -> R {
+        self.wakers.register(half, cx.waker());
+        let waker = Waker::from(self.wakers.clone());
+        let mut cx2 = Context::from_waker(&waker);
+        let mut g = self.lock();
+        f(&mut g, &mut cx2)
+    }
+}
+
+/// The receiving half of a split [`WebSocket`]: `recv`, `recv_piece`, `Stream`. It
+/// answers pings (writing the pongs itself) and runs the keepalive.
+pub struct ReadHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+/// The sending half of a split [`WebSocket`]: `send`, `feed`, `flush`, `close`, `Sink`.
+pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    /// The next message (see [`WebSocket::recv`]).
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        poll_fn(|cx| self.shared.with(0, cx, |i, cx| i.poll_next_msg(cx))).await
+    }
+
+    /// The next piece (see [`WebSocket::recv_piece`]).
+    pub async fn recv_piece(&mut self, buf: &mut Vec<u8>) -> Result<Piece> {
+        match poll_fn(|cx| self.shared.with(0, cx, |i, cx| i.poll_recv(cx, Want::Piece(buf)))).await? {
+            RecvStep::Piece(p) => Ok(p),
+            _ => unreachable!("pieces were asked for"),
+        }
+    }
+
+    /// Joins the halves back together (they must come from the same split).
+    pub fn reunite(self, other: WriteHalf<S>) -> std::result::Result<WebSocket<S>, (Self, WriteHalf<S>)> {
+        if !Arc::ptr_eq(&self.shared, &other.shared) {
+            return Err((self, other));
+        }
+        drop(other);
+        match Arc::try_unwrap(self.shared) {
+            Ok(sh) => Ok(WebSocket { inner: sh.inner.into_inner().unwrap_or_else(|p| p.into_inner()) }),
+            Err(_) => unreachable!("both halves were given"),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+    /// Sends a message and flushes.
+    pub async fn send(&mut self, msg: Message) -> Result<()> {
+        self.feed(msg).await?;
+        self.flush().await
+    }
+
+    /// Queues a message (waiting while the write buffer is full).
+    pub async fn feed(&mut self, msg: Message) -> Result<()> {
+        let mut msg = Some(msg);
+        poll_fn(|cx| {
+            self.shared.with(1, cx, |i, cx| {
+                ready!(i.poll_ready(cx))?;
+                Poll::Ready(i.s.send(msg.take().expect("sent once")))
+            })
+        })
+        .await
+    }
+
+    /// Writes out everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        poll_fn(|cx| self.shared.with(1, cx, |i, cx| i.poll_flush(cx))).await
+    }
+
+    /// Sends a close frame and flushes; the read half then receives the peer's close.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.shared.lock().s.queue_close(frame.map(|f| (f.code, f.reason)));
+        self.flush().await
+    }
+
+    /// The subprotocol selected in the handshake (client side).
+    pub fn subprotocol(&self) -> Option<String> {
+        self.shared.lock().subprotocol.clone()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_core::Stream for ReadHalf<S> {
+    type Item = Result<Message>;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.shared.with(0, cx, |i, cx| i.poll_next_msg(cx))
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHalf<S> {
+    type Error = Error;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.with(1, cx, |i, cx| i.poll_ready(cx))
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.shared.lock().s.send(item)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.with(1, cx, |i, cx| i.poll_flush(cx))
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.shared.with(1, cx, |i, cx| {
+            i.s.queue_close(Some((wspc::close_status::SUCCESS, String::new())));
+            i.poll_flush(cx)
+        })
+    }
+}
