@@ -678,46 +678,19 @@ impl ActionOut {
     }
 }
 
-/// `WEB_SOCKET_ALL_ACTION_QUEUE` on a split handle: both locks (send first), the
-/// receive side's protocol error reported first, otherwise the queues take turns. This
-/// mirrors `wspc_core::Handle::get_action_with_slots` (see CORE_REQUESTS.md).
+/// `WEB_SOCKET_ALL_ACTION_QUEUE` on a split handle: both locks, always send first, and the
+/// core's `get_action_all` (failed receive side first, then the queues take turns).
 ///
 /// # Safety
 /// As [`ActionOut::emit`].
 unsafe fn get_action_all(ch: &CHandle, h: &crate::handle::Halves, out: &ActionOut) -> CResult {
     let mut s = lock(&h.send)?;
     let mut r = lock(&h.recv)?;
-    if r.error().is_some() {
-        match r.get_action()? {
-            Action::NoAction => {}
-            // SAFETY: forwarded contract.
-            a => return unsafe { out.emit(ch, a) },
-        }
-    }
-    let send_first = h.prefer_send.load(std::sync::atomic::Ordering::Relaxed);
-    for send in [send_first, !send_first] {
-        if send {
-            match s.get_action(out.capacity)? {
-                Action::NoAction => {}
-                a => {
-                    h.prefer_send.store(false, std::sync::atomic::Ordering::Relaxed);
-                    // SAFETY: forwarded contract.
-                    return unsafe { out.emit(ch, a) };
-                }
-            }
-        } else {
-            match r.get_action()? {
-                Action::NoAction => {}
-                a => {
-                    h.prefer_send.store(true, std::sync::atomic::Ordering::Relaxed);
-                    // SAFETY: forwarded contract.
-                    return unsafe { out.emit(ch, a) };
-                }
-            }
-        }
-    }
+    let mut prefer_send = h.prefer_send.load(std::sync::atomic::Ordering::Relaxed);
+    let action = wspc_core::get_action_all(&mut s, &mut r, &mut prefer_send, out.capacity);
+    h.prefer_send.store(prefer_send, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: forwarded contract.
-    unsafe { out.emit(ch, Action::NoAction) }
+    unsafe { out.emit(ch, action?) }
 }
 
 /// `WebSocketGetAction`: the next thing to do on the selected queue(s). On failure
@@ -803,15 +776,19 @@ pub unsafe extern "C" fn WebSocketCompleteAction(
         let bytes = ulBytesTransferred as usize;
         let phase = ch.session();
         match phase {
-            Ok(Phase::Session(h)) => {
-                // Each half ignores tokens that are not its own.
-                if let Ok(mut s) = lock(&h.send) {
-                    drop(s.complete_action(token, bytes));
+            Ok(Phase::Session(h)) => match token.queue() {
+                Some(ActionQueue::Send) => {
+                    if let Ok(mut s) = lock(&h.send) {
+                        drop(s.complete_action(token, bytes));
+                    }
                 }
-                if let Ok(mut r) = lock(&h.recv) {
-                    r.complete_action(token, bytes);
+                Some(ActionQueue::Receive) => {
+                    if let Ok(mut r) = lock(&h.recv) {
+                        r.complete_action(token, bytes);
+                    }
                 }
-            }
+                _ => {}
+            },
             Ok(Phase::Handshake(mut whole)) => {
                 if let Some(handle) = whole.handle.as_mut() {
                     handle.complete_action(token, bytes);

@@ -226,7 +226,6 @@ fn threads() {
 }
 
 #[test]
-#[ignore = "core bug: an empty final frame is never delivered (CORE_REQUESTS.md #2)"]
 fn empty_message() {
     let exe = build("empty_message", "empty_message", Lang::C, Link::Shared, &[]);
     assert_ok("empty_message", &run(&exe, &[], &[], &[]));

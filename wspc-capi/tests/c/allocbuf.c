@@ -167,7 +167,7 @@ static void session(ULONG client_recv, ULONG client_send, ULONG server_recv, ULO
     client.hook = check_lent;
     server.hook = check_lent;
 
-    static const size_t sizes[] = {1, 125, 126, 127, 1000, 4095, 4096, 4097, 10000, 65535, 65536, 70001};
+    static const size_t sizes[] = {0, 1, 125, 126, 127, 1000, 4095, 4096, 4097, 10000, 65535, 65536, 70001};
     size_t maxlen = 70001;
     BYTE *data = (BYTE *)malloc(maxlen);
     T_ASSERT(data != NULL, "out of memory");
