@@ -67,7 +67,8 @@ def main() -> int:
     threading.Thread(target=reader, daemon=True).start()
     status = None
     while True:
-        if not stdin_closed and (len(got) >= len(expected) or bytes(got) != expected[: len(got)]):
+        cur = bytes(got)  # one snapshot: the reader thread keeps appending
+        if not stdin_closed and (len(cur) >= len(expected) or cur != expected[: len(cur)]):
             try:
                 p.stdin.close()
             except OSError:

@@ -7,7 +7,8 @@
 // messages up to 64 MiB, unlimited fragments), answers close. With --subprotocol NAME
 // the handshake is refused (HTTP 400) unless the client offers NAME, which is then
 // selected. permessage-deflate is off unless --compression. Prints
-// "listening on ws://HOST:PORT" on stderr once bound. Also a stand-in for wspc's
+// "listening on ws://HOST:PORT" on stderr once bound, then "connection: extensions=...
+// subprotocol=..." for each connection. Also a stand-in for wspc's
 // echo_server when validating the harness.
 'use strict';
 const path = require('path');
@@ -67,6 +68,7 @@ wss.on('listening', () => {
 });
 wss.on('error', (e) => { console.error(`node_server.js: ${e.message}`); process.exit(1); });
 wss.on('connection', (ws) => {
+  console.error(`connection: extensions=${ws.extensions || 'none'} subprotocol=${ws.protocol || 'none'}`);
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   ws.on('error', () => {});
 });

@@ -7,7 +7,8 @@ Echoes every text/binary message unchanged (messages up to 64 MiB, unlimited
 fragments), answers close. With --subprotocol NAME the handshake is refused
 (HTTP 400) unless the client offers NAME, and NAME is selected. Permessage-deflate
 is offered/accepted unless --no-compression. Prints "listening on ws://HOST:PORT"
-on stderr once bound. Also serves as a stand-in for wspc's echo_server when
+on stderr once bound, then "connection: extensions=... subprotocol=..." for each
+connection (PerMessageDeflate when negotiated). Also serves as a stand-in for wspc's echo_server when
 validating the harness itself.
 """
 import os
@@ -32,6 +33,8 @@ def parse_addr(s: str) -> tuple[str, int]:
 
 
 async def echo(ws) -> None:
+    exts = ", ".join(type(e).__name__ for e in ws.protocol.extensions) or "none"
+    print(f"connection: extensions={exts} subprotocol={ws.subprotocol or 'none'}", file=sys.stderr, flush=True)
     try:
         async for msg in ws:
             await ws.send(msg)

@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --server) SERVERS+=("$2"); shift 2 ;;
     --client) CLIENTS+=("$2"); shift 2 ;;
     --examples) EXAMPLES="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR>1 && /^#/ {sub(/^# ?/, ""); print; next} NR>1 {exit}' "$0"; exit 0 ;;
     *) echo "run_all: unknown argument $1" >&2; exit 2 ;;
   esac
 done

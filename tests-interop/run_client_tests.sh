@@ -9,10 +9,14 @@
 #   EOF send close, print what is still received until the server's close, exit 0.
 #   (stdin is closed only once every echo has been printed: see feed_client.py.)
 #
-# Peers: py_server.py (compression on / off) and node_server.js (compression off / on).
-# CLIENT_SUBPROTOCOL_ARGS="--protocol chat" (the client's own flag for offering the
-#   subprotocol "chat"): also run against both peers started with --subprotocol chat,
-#   which refuse clients that do not offer it. Unset: those runs are skipped.
+# Runs (each peer logs the negotiated extensions/subprotocol, which are checked too):
+#   py-plain, node-plain      client as given: nothing negotiated (peers willing to deflate)
+#   py-deflate, node-deflate  client + $CLIENT_DEFLATE_ARGS (e.g. "--deflate"): the peer
+#                             must have negotiated permessage-deflate
+#   py-nodeflate              client + $CLIENT_DEFLATE_ARGS against a peer refusing deflate
+#   py-chat, node-chat        client + $CLIENT_SUBPROTOCOL_ARGS (e.g. "--subprotocol chat")
+#                             against peers that refuse clients not offering "chat"
+#   Runs whose *_ARGS variable is unset are skipped.
 # CLIENT_TIMEOUT: seconds per run (default 60). Logs: $CLIENT_TESTS_OUT (default
 #   tests-interop/out/client/).
 set -euo pipefail
@@ -21,7 +25,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
-[ $# -ge 1 ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { awk 'NR>1 && /^#/ {sub(/^# ?/, ""); print; next} NR>1 {exit}' "$0"; exit 2; }
 [ -x "$PY" ] || { echo "run_client_tests: $PY missing; run .ci/install-deps.sh" >&2; exit 2; }
 OUT="${CLIENT_TESTS_OUT:-$HERE/out/client}"; rm -rf "$OUT"; mkdir -p "$OUT"
 TMO="${CLIENT_TIMEOUT:-60}"
@@ -56,8 +60,8 @@ trap stop_server EXIT
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 PASS=0; FAIL=0; SKIP=0
-run_case() { # name client_extra_args -- server_cmd...
-  local name=$1 extra=$2; shift 3
+run_case() { # name client_extra_args expected_server_log_regex -- server_cmd...
+  local name=$1 extra=$2 expect=$3; shift 4
   local port log url rc
   port=$(free_port); url="ws://127.0.0.1:$port/"
   log="$OUT/$name"
@@ -93,23 +97,38 @@ run_case() { # name client_extra_args -- server_cmd...
     { tail -n 5 "$log.stderr" | sed 's/^/     | /'; } 2>/dev/null || true
     FAIL=$((FAIL+1)); return
   fi
+  if ! grep -Eq "$expect" "$log.server.log"; then
+    echo "FAIL $name: echoes matched, but the peer saw: $(grep -m1 '^connection:' "$log.server.log" || echo 'no connection line')"
+    echo "     (expected a connection line matching /$expect/; client: ${cmd[*]})"
+    FAIL=$((FAIL+1)); return
+  fi
   echo "ok   $name (${dt}s, $(wc -l <"$INPUT") lines echoed)"
   PASS=$((PASS+1))
 }
 
 CLIENT=("$@")
 SUB="${CLIENT_SUBPROTOCOL_ARGS:-}"
+DEF="${CLIENT_DEFLATE_ARGS:-}"
+PLAIN='^connection: extensions=none subprotocol=none'
+DEFL='^connection: extensions=.*[Dd]eflate.* subprotocol=none'
+CHAT='^connection: extensions=.* subprotocol=chat'
 echo "run_client_tests: client = ${CLIENT[*]}"
-run_case py-deflate       "" -- "$PY" "$HERE/py_server.py"
-run_case py-plain         "" -- "$PY" "$HERE/py_server.py" --no-compression
-run_case node-plain       "" -- node "$HERE/node_server.js"
-run_case node-deflate     "" -- node "$HERE/node_server.js" --compression
-if [ -n "$SUB" ]; then
-  run_case py-chat   "$SUB" -- "$PY" "$HERE/py_server.py" --subprotocol chat
-  run_case node-chat "$SUB" -- node "$HERE/node_server.js" --subprotocol chat --compression
+run_case py-plain         ""   "$PLAIN" -- "$PY" "$HERE/py_server.py"
+run_case node-plain       ""   "$PLAIN" -- node "$HERE/node_server.js" --compression
+if [ -n "$DEF" ]; then
+  run_case py-deflate     "$DEF" "$DEFL" -- "$PY" "$HERE/py_server.py"
+  run_case node-deflate   "$DEF" "$DEFL" -- node "$HERE/node_server.js" --compression
+  run_case py-nodeflate   "$DEF" "$PLAIN" -- "$PY" "$HERE/py_server.py" --no-compression
 else
-  echo "skip py-chat, node-chat (set CLIENT_SUBPROTOCOL_ARGS to the client's flag for offering 'chat')"
-  SKIP=2
+  echo "skip py-deflate, node-deflate, py-nodeflate (set CLIENT_DEFLATE_ARGS to the client's flag for offering permessage-deflate)"
+  SKIP=$((SKIP+3))
+fi
+if [ -n "$SUB" ]; then
+  run_case py-chat   "$SUB" "$CHAT" -- "$PY" "$HERE/py_server.py" --subprotocol chat
+  run_case node-chat "$SUB" "$CHAT" -- node "$HERE/node_server.js" --subprotocol chat
+else
+  echo "skip py-chat, node-chat (set CLIENT_SUBPROTOCOL_ARGS to the client's flag for offering subprotocol 'chat')"
+  SKIP=$((SKIP+2))
 fi
 echo "run_client_tests: $PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]
