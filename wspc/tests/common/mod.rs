@@ -76,12 +76,17 @@ pub struct Endpoint {
     pub log: Vec<Ev>,
     /// The addresses of the buffers of each `SendToNetwork`.
     pub send_ptrs: Vec<Vec<usize>>,
+    /// The lengths of the buffers of each `SendToNetwork`.
+    pub send_lens: Vec<Vec<usize>>,
     /// Upper bounds for successive reads, cycled (empty: fill what the engine offers).
     pub reads: Vec<usize>,
     read_idx: usize,
     /// Buffer slots offered to `get_action`.
     pub slots: usize,
     pub queue: ActionQueue,
+    /// Pump the receive and send queues separately, in turn, instead of `queue`.
+    pub alternate: bool,
+    turn: usize,
     /// Post a new receive whenever none is pending (until a close arrives).
     pub auto_receive: bool,
     pub recv_ctx: usize,
@@ -106,10 +111,13 @@ impl Endpoint {
             wire: Vec::new(),
             log: Vec::new(),
             send_ptrs: Vec::new(),
+            send_lens: Vec::new(),
             reads: Vec::new(),
             read_idx: 0,
             slots: 2,
             queue: ActionQueue::All,
+            alternate: false,
+            turn: 0,
             auto_receive: true,
             recv_ctx: 500,
             outgoing: VecDeque::new(),
@@ -150,11 +158,13 @@ impl Endpoint {
     /// whether anything happened.
     pub fn pump(&mut self) -> Result<bool, Error> {
         let mut progress = false;
+        let mut idle = 0;
         loop {
             if !self.h.send_half().is_pending() && !self.h.is_aborted() {
                 if let Some((ty, p)) = self.outgoing.pop_front() {
                     self.h.send_data(ty, p, 1000 + self.sent_count)?;
                     self.sent_count += 1;
+                    idle = 0;
                 }
             }
             if self.auto_receive && !self.h.is_aborted() {
@@ -162,6 +172,7 @@ impl Endpoint {
                 if !r.is_pending() && !r.is_close_received() && r.error().is_none() {
                     self.recv_ctx += 1;
                     self.h.receive(self.recv_ctx)?;
+                    idle = 0;
                 }
             }
             if let Some((tok, ptr, len)) = self.pending_read {
@@ -169,13 +180,28 @@ impl Endpoint {
                     self.pending_read = None;
                     self.fill(tok, ptr, len);
                     progress = true;
+                    idle = 0;
                     continue;
                 }
             }
-            let action = self.h.get_action_with_slots(self.queue, self.slots)?;
+            let queues: &[ActionQueue] = if self.alternate {
+                &[ActionQueue::Receive, ActionQueue::Send]
+            } else {
+                std::slice::from_ref(&self.queue)
+            };
+            let q = queues[self.turn % queues.len()];
+            let action = self.h.get_action_with_slots(q, self.slots)?;
             let token = action.token();
             match action {
-                Action::NoAction => return Ok(progress),
+                Action::NoAction => {
+                    // Try the other queue before giving up.
+                    self.turn += 1;
+                    idle += 1;
+                    if idle >= queues.len() {
+                        return Ok(progress);
+                    }
+                    continue;
+                }
                 Action::SendToNetwork { buffer_type, context, buffers, .. } => {
                     assert!(buffers.as_slices().len() <= self.slots, "more buffers than slots");
                     let mut bytes = Vec::new();
@@ -188,6 +214,7 @@ impl Endpoint {
                     self.wire.extend_from_slice(&bytes);
                     let bufs = buffers.as_slices().len();
                     self.send_ptrs.push(buffers.as_slices().iter().map(|b| b.as_ptr() as usize).collect());
+                    self.send_lens.push(buffers.as_slices().iter().map(|b| b.len()).collect());
                     self.log.push(Ev::Send { ty: buffer_type, ctx: context, bytes, bufs });
                     self.h.complete_action(token, n);
                 }
@@ -216,6 +243,7 @@ impl Endpoint {
                 }
             }
             progress = true;
+            idle = 0;
         }
     }
 
