@@ -6,7 +6,10 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod autobahn;
 mod bench;
+mod connect;
+mod serve;
 
 /// wspc: tools around the wspc WebSocket engine.
 #[derive(Parser, Debug)]
@@ -20,12 +23,21 @@ struct Cli {
 enum Command {
     /// Load-test a WebSocket echo server (ws:// only): throughput, latency, every echo checked.
     Bench(bench::BenchArgs),
+    /// Run a WebSocket echo server (or a chat with --broadcast) with a demo page on GET /.
+    Serve(serve::ServeArgs),
+    /// Connect to a WebSocket server: stdin lines are sent, received messages are printed.
+    Connect(connect::ConnectArgs),
+    /// Run the Autobahn TestSuite client protocol against a fuzzing server (used by CI).
+    AutobahnClient(autobahn::AutobahnArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Connect(args) => connect::run(args),
+        Command::AutobahnClient(args) => autobahn::run(args),
     };
     match result {
         Ok(code) => code,
