@@ -51,6 +51,11 @@ impl Target {
         if host.is_empty() {
             return Err(Error::Url(format!("{url}: no host")));
         }
+        // The host goes into the Host header verbatim: no CR/LF (header injection), no
+        // other control characters or spaces.
+        if host.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(Error::Url(format!("{url:?}: spaces or control characters in the host")));
+        }
         let default_port = if tls { 443 } else { 80 };
         let port = match port {
             Some(p) => p.parse::<u16>().map_err(|_| Error::Url(format!("{url}: bad port {p}")))?,
@@ -451,5 +456,9 @@ mod tests {
         assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("ws://:80/").is_err());
         assert!(Target::parse("ws://h:99999/").is_err());
+        // Header injection through the host (found by fuzz/http_upgrade).
+        assert!(Target::parse("ws://[a\r\nX-Evil:1]/").is_err());
+        assert!(Target::parse("ws://a\x01b/").is_err());
+        assert!(Target::parse("ws://a b/").is_err());
     }
 }
