@@ -131,6 +131,21 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+fn close_code_name(code: u16) -> &'static str {
+    match code {
+        1002 => "protocol error",
+        1003 => "unsupported data",
+        1007 => "invalid payload",
+        1008 => "policy violation",
+        1009 => "message too big",
+        1010 => "extension required",
+        1011 => "server error",
+        1012 => "service restart",
+        1013 => "try again later",
+        _ => "",
+    }
+}
+
 /// Maps a failed connection attempt to its exit status and message.
 fn connect_error(url: &str, e: &wspc_io::Error) -> (u8, String) {
     use wspc_io::Error as E;
@@ -437,8 +452,10 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     match end {
         End::Open => fail(EXIT_FAILED, "the server did not finish the close handshake"),
         End::Closed(Some(Some(f))) if !matches!(f.code, 1000 | 1001) => {
+            let name = close_code_name(f.code);
+            let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
             let reason = if f.reason.is_empty() { String::new() } else { format!(": {}", f.reason) };
-            fail(EXIT_FAILED, format!("the server closed the connection with {}{reason}", f.code))
+            fail(EXIT_FAILED, format!("the server closed the connection with {}{name}{reason}", f.code))
         }
         End::Closed(_) => ExitCode::from(EXIT_OK),
         End::Failed(e) if e == "stdout closed" => ExitCode::from(EXIT_OK),

@@ -408,6 +408,10 @@ where
         (true, _, _) => info!("closed peer={peer} code=1001 reason=\"server shutting down\" by=server"),
         (false, Some(Some(c)), _) => info!("closed peer={peer} code={} reason={:?}", c.code, c.reason),
         (false, Some(None), _) => info!("closed peer={peer} code=1005 reason=\"\" (no status)"),
+        (false, None, Some(wspc_io::Error::Ws(e))) if e.close_code().is_some() => {
+            let code = e.close_code().unwrap_or(1002);
+            info!("closed peer={peer} code={code} reason=\"\" by=server error=\"{e}\"")
+        }
         (false, None, Some(e)) => info!("closed peer={peer} code=1006 reason=\"\" error=\"{e}\""),
         (false, None, None) => info!("closed peer={peer} code=1006 reason=\"\" (no close frame)"),
     }

@@ -1,0 +1,290 @@
+//! End-to-end tests of `wspc serve` and `wspc connect` (and `wspc bench` against `serve`):
+//! every test runs the binary.
+
+mod cli_support;
+
+use cli_support::{connect, free_port, run_wspc, Server};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+#[test]
+fn serve_and_connect_echo_lines_in_a_pipe() {
+    let srv = Server::start(&[]);
+    let input = "hello\nhéllo wörld — Ωμέγα — 日本語 — 🎉🚀\n\ntab\tseparated\n";
+    let out = connect(&srv.ws_url(), &[], input.as_bytes());
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, input.as_bytes(), "stderr: {}", out.stderr);
+    assert!(out.stderr.is_empty(), "a pipe run prints nothing on stderr: {}", out.stderr);
+    srv.wait_log("closed peer=", "code=1000");
+    assert!(srv.log().contains("path=/ subprotocol=none"), "{}", srv.log());
+}
+
+#[test]
+fn last_line_without_newline_and_many_lines() {
+    let srv = Server::start(&[]);
+    let mut input = String::new();
+    for i in 0..300 {
+        input.push_str(&format!("line {i} {}\n", "x".repeat(i)));
+    }
+    input.push_str("no newline at the end");
+    let out = connect(&srv.ws_url(), &[], input.as_bytes());
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{input}\n"));
+}
+
+#[test]
+fn binary_mode_sends_and_prints_raw_bytes() {
+    let srv = Server::start(&[]);
+    let input: &[u8] = b"\x00\x01\xff raw\nsecond\n";
+    let out = connect(&srv.ws_url(), &["--binary"], input);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, input);
+}
+
+#[test]
+fn bad_url_exits_2_with_one_line() {
+    for url in ["ftp://example.com/", "ws://:80/", "ws://127.0.0.1:99999/", "not a url"] {
+        let out = connect(url, &[], b"");
+        assert_eq!(out.code, Some(2), "{url}: {}", out.stderr);
+        assert!(out.stderr.starts_with("wspc: bad URL"), "{url}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(out.stdout.is_empty());
+    }
+    let out = connect("ws://127.0.0.1:9/", &["-H", "no colon"], b"");
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("NAME:VALUE"), "{}", out.stderr);
+}
+
+#[test]
+fn refused_connection_exits_3() {
+    let port = free_port();
+    let out = connect(&format!("ws://127.0.0.1:{port}/"), &[], b"hi\n");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.starts_with("wspc: cannot connect to"), "{}", out.stderr);
+    assert!(out.stderr.contains("refused"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+/// A one-shot TCP server answering every connection with `reply` (after reading the request head).
+fn fake_server(reply: &'static [u8]) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            let _ = s.write_all(reply);
+        }
+    });
+    addr.to_string()
+}
+
+#[test]
+fn handshake_failure_exits_4_with_the_status() {
+    let addr =
+        fake_server(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n");
+    let out = connect(&format!("ws://{addr}/missing"), &[], b"hi\n");
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(out.stderr.starts_with("wspc: handshake failed"), "{}", out.stderr);
+    assert!(out.stderr.contains("HTTP 404 Not Found"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+
+    // Not an HTTP server at all.
+    let addr = fake_server(b"SSH-2.0-OpenSSH_9.2p1\r\n\r\n");
+    let out = connect(&format!("ws://{addr}/"), &[], b"hi\n");
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(out.stderr.starts_with("wspc: handshake failed"), "{}", out.stderr);
+}
+
+#[test]
+fn tls_to_a_plain_server_exits_5() {
+    let srv = Server::start(&[]);
+    let out = connect(&format!("wss://{}/", srv.addr), &[], b"hi\n");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(out.stderr.starts_with("wspc: TLS error"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn wss_with_ca_insecure_and_untrusted() {
+    let dir = cli_support::temp_dir("tls");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let srv = Server::start(&["--tls-cert", cert_path.to_str().unwrap(), "--tls-key", key_path.to_str().unwrap()]);
+    assert!(srv.log().contains("wss://"), "{}", srv.log());
+    let url = format!("wss://localhost:{}/", srv.port());
+
+    let out = connect(&url, &["--ca", cert_path.to_str().unwrap()], "sécurisé\n".as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "sécurisé\n".as_bytes());
+
+    let out = connect(&url, &["--insecure"], b"any cert\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, b"any cert\n");
+
+    // The web PKI roots do not know this certificate.
+    let out = connect(&url, &[], b"x\n");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(out.stderr.contains("TLS error"), "{}", out.stderr);
+}
+
+#[test]
+fn broadcast_reaches_every_client() {
+    let srv = Server::start(&["--broadcast"]);
+    let mut clients: Vec<cli_support::Client> =
+        (0..3).map(|_| cli_support::Client::start(&srv.ws_url(), &[])).collect();
+    srv.wait_count("connected peer=", 3);
+    clients[0].send_line("from A: héllo");
+    for c in clients.iter_mut() {
+        assert_eq!(c.next_line(), "from A: héllo");
+    }
+    clients[2].send_line("from C");
+    for c in clients.iter_mut() {
+        assert_eq!(c.next_line(), "from C");
+    }
+    for c in clients {
+        let out = c.finish();
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    srv.wait_count("closed peer=", 3);
+}
+
+#[test]
+fn bench_against_serve_reports_zero_errors() {
+    let srv = Server::start(&[]);
+    let out = run_wspc(
+        &["bench", &srv.ws_url(), "--duration", "1", "--connections", "4", "--json", "--quiet"],
+        b"",
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "stdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench --json prints JSON");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["messages"].as_u64().unwrap() > 0, "{report}");
+}
+
+fn http_get(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn get_slash_serves_the_demo_page_and_other_paths_404() {
+    let srv = Server::start(&[]);
+    let page = http_get(&srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.contains("Content-Type: text/html; charset=utf-8\r\n"));
+    let body = &page[page.find("\r\n\r\n").unwrap() + 4..];
+    let len: usize = page.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().trim().parse().unwrap();
+    assert_eq!(body.len(), len);
+    assert!(body.contains("<title>wspc demo"), "{body}");
+    assert!(!body.contains("https://cdn") && !body.contains("<script src"), "self-contained");
+    for id in ["url", "message", "binsize", "closecode", "closereason"] {
+        assert!(body.contains(&format!("<label for=\"{id}\"")), "a label for #{id}");
+    }
+
+    let head = http_get(&srv.addr, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n") && head.ends_with("\r\n\r\n"), "{head}");
+    let missing = http_get(&srv.addr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"), "{missing}");
+    let post = http_get(&srv.addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert!(post.starts_with("HTTP/1.1 405 "), "{post}");
+    // An upgrade request without a key: wspc-io answers it.
+    let bad = http_get(&srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
+
+    // The same port still speaks WebSocket.
+    let out = connect(&srv.ws_url(), &[], b"still here\n");
+    assert_eq!(out.stdout, b"still here\n", "{}", out.stderr);
+    srv.wait_log("http peer=", "GET /nope 404");
+}
+
+#[test]
+fn ctrl_c_closes_connections_with_1001_and_exits_0() {
+    let mut srv = Server::start(&[]);
+    let mut c = cli_support::Client::start(&srv.ws_url(), &[]);
+    srv.wait_count("connected peer=", 1);
+    c.send_line("before shutdown");
+    assert_eq!(c.next_line(), "before shutdown");
+    srv.interrupt();
+    let code = srv.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", srv.log());
+    assert!(srv.log().contains("code=1001"), "{}", srv.log());
+    // The client saw the server's 1001 (going away) and ends normally without waiting for stdin.
+    let out = c.wait_exit_without_closing_stdin(Duration::from_secs(10));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn subprotocol_is_selected_and_logged() {
+    let srv = Server::start(&["--subprotocol", "chat", "--subprotocol", "superchat"]);
+    let out = connect(&srv.ws_url(), &["--subprotocol", "other", "--subprotocol", "superchat"], b"x\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    srv.wait_log("connected peer=", "subprotocol=superchat");
+}
+
+#[test]
+fn deflate_on_both_sides_echoes() {
+    let srv = Server::start(&["--deflate"]);
+    let line = "compress me ".repeat(2000);
+    let out = connect(&format!("{}chat?room=1", srv.ws_url()), &["--deflate"], format!("{line}\n").as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{line}\n"));
+    srv.wait_log("connected peer=", "path=/chat?room=1");
+}
+
+#[test]
+fn message_limit_closes_with_1009_and_the_client_exits_1() {
+    let srv = Server::start(&["--max-message-size", "100"]);
+    let out = connect(&srv.ws_url(), &[], format!("{}\n", "y".repeat(200)).as_bytes());
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("closed the connection with 1009 (message too big)"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    srv.wait_log("closed peer=", "code=1009");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = run_wspc(&["connect", "--help"], b"", Duration::from_secs(10));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in
+        ["Exit status", "2  usage error or bad URL", "3  connection refused", "4  WebSocket handshake", "5  TLS"]
+    {
+        assert!(help.contains(needle), "{needle:?} missing in:\n{help}");
+    }
+    let out = run_wspc(&["serve", "--help"], b"", Duration::from_secs(10));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--broadcast", "--tls-cert", "--max-message-size", "1001", "127.0.0.1:9001"] {
+        assert!(help.contains(needle), "{needle:?} missing in:\n{help}");
+    }
+    let out = run_wspc(&["--help"], b"", Duration::from_secs(10));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["serve", "connect", "bench", "autobahn-client"] {
+        assert!(help.contains(needle), "{needle:?} missing in:\n{help}");
+    }
+}
+
+#[test]
+fn serve_reports_a_busy_address() {
+    let srv = Server::start(&[]);
+    let out = run_wspc(&["serve", &srv.addr], b"", Duration::from_secs(10));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
+}
