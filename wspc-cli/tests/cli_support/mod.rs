@@ -76,9 +76,14 @@ pub fn run_wspc(args: &[&str], stdin: &[u8], timeout: Duration) -> Output {
     }
 }
 
-/// `wspc connect EXTRA... URL` fed with `stdin`.
+/// `wspc connect EXTRA... URL` fed with `stdin`; `--wait 20` unless EXTRA has a `--wait`
+/// (the client stops waiting as soon as every echo is in: this only matters on a loaded
+/// machine).
 pub fn connect(url: &str, extra: &[&str], stdin: &[u8]) -> Output {
     let mut args = vec!["connect"];
+    if !extra.contains(&"--wait") {
+        args.extend_from_slice(&["--wait", "20"]);
+    }
     args.extend_from_slice(extra);
     args.push(url);
     run_wspc(&args, stdin, Duration::from_secs(30))
@@ -125,13 +130,15 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    let mut g = l2.lock().unwrap();
+                    g.push_str(&line);
+                    g.push('\n');
+                }
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or("").trim_end_matches(':').to_string();
                     let _ = tx.send(addr);
                 }
-                let mut g = l2.lock().unwrap();
-                g.push_str(&line);
-                g.push('\n');
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(20)) {
