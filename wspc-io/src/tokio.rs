@@ -321,15 +321,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(()))
     }
 
+    /// [`poll_write_out`](Self::poll_write_out), with the timer running while the write
+    /// is stalled: a peer that stops reading (and so never gets our keepalive ping, nor
+    /// answers it) is cut off by the keepalive, and a close by the close timeout, instead
+    /// of holding the connection forever.
+    fn poll_write_out_timed(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            match self.poll_write_out(cx) {
+                Poll::Ready(r) => return Poll::Ready(r),
+                Poll::Pending => {
+                    ready!(self.poll_timer(cx));
+                    self.on_timer()?;
+                }
+            }
+        }
+    }
+
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        ready!(self.poll_write_out(cx))?;
+        ready!(self.poll_write_out_timed(cx))?;
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
         Poll::Ready(Ok(()))
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         while !self.s.can_send() && self.s.wants_write() {
-            ready!(self.poll_write_out(cx))?;
+            ready!(self.poll_write_out_timed(cx))?;
         }
         Poll::Ready(Ok(()))
     }
@@ -414,7 +430,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         }
                     }
                 }
-                Ok(RecvStep::Flush) => ready!(self.poll_write_out(cx))?,
+                Ok(RecvStep::Flush) => ready!(self.poll_write_out_timed(cx))?,
                 Ok(step) => {
                     if self.s.close_received() && self.s.wants_write() {
                         // The close reply goes out before the peer's close is handed out.
