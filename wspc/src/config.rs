@@ -205,7 +205,8 @@ impl Config {
         self
     }
 
-    /// Turns on permessage-deflate (RFC 7692) for this handle's handshake.
+    /// Turns on permessage-deflate (RFC 7692) for this handle's handshake. Not together with
+    /// [`allocated_buffer`](Self::allocated_buffer): the handshake then fails with `E_INVALIDARG`.
     #[cfg(feature = "deflate")]
     pub fn deflate(mut self, config: Option<crate::deflate::DeflateConfig>) -> Self {
         self.deflate = config;

@@ -313,7 +313,11 @@ impl Compressor {
                 .compress_vec(input, &mut self.out, FlushCompress::Sync)
                 .map_err(|_| ProtocolError::InvalidCompressedData)?;
             input = &input[(self.c.total_in() - before_in) as usize..];
-            if input.is_empty() && self.out.len() < self.out.capacity() && st != Status::BufError {
+            // Done once the input is used up and the flush fits. `BufError` means zlib could make
+            // no progress: with no input left the flush is already complete (an empty fragment
+            // right after a flushed one, or output that exactly filled the vector); looping on
+            // it never ends.
+            if input.is_empty() && (self.out.len() < self.out.capacity() || st == Status::BufError) {
                 break;
             }
         }

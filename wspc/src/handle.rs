@@ -126,6 +126,8 @@ impl Handle {
         if !matches!(self.state, State::Created) {
             return Err(Misuse::WrongState("the handshake already began").into());
         }
+        #[cfg(feature = "deflate")]
+        self.check_deflate_allowed()?;
         for p in subprotocols {
             handshake::validate_token(p).map_err(Misuse::InvalidArgument)?;
         }
@@ -205,6 +207,8 @@ impl Handle {
         if !matches!(self.state, State::Created) {
             return Err(Misuse::WrongState("the handshake already began").into());
         }
+        #[cfg(feature = "deflate")]
+        self.check_deflate_allowed()?;
         if let Some(p) = subprotocol {
             handshake::validate_token(p).map_err(Misuse::InvalidArgument)?;
         }
@@ -260,6 +264,17 @@ impl Handle {
             return Err(Misuse::WrongState("the handshake already began").into());
         }
         self.state = State::Open;
+        Ok(())
+    }
+
+    /// permessage-deflate lends its own memory (inflated chunks, compressed payloads), which
+    /// would break the allocated-buffer promise that every lent pointer lies inside that
+    /// buffer or the caller's payload; so the two cannot be combined.
+    #[cfg(feature = "deflate")]
+    fn check_deflate_allowed(&self) -> Result<()> {
+        if self.config.deflate.is_some() && self.config.allocated.is_some() {
+            return Err(Misuse::InvalidProperty("permessage-deflate cannot be used with an allocated buffer").into());
+        }
         Ok(())
     }
 
