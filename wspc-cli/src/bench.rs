@@ -345,6 +345,24 @@ struct Shared {
     count_from: AtomicU64,
     deadline: AtomicU64,
     progress: Vec<Progress>,
+    server_pid: Option<u32>,
+    /// CPU readings when counting starts and when sending stops, taken by worker 0 itself
+    /// (under SCHED_FIFO on one CPU the main thread may not run until the workers block).
+    window: std::sync::Mutex<[Option<CpuSample>; 2]>,
+}
+
+/// Process CPU seconds, the server's CPU seconds, and when.
+#[derive(Clone, Copy)]
+struct CpuSample {
+    own: f64,
+    server: Option<f64>,
+    at: Instant,
+}
+
+impl CpuSample {
+    fn take(server_pid: Option<u32>) -> Self {
+        Self { own: rusage_cpu(libc::RUSAGE_SELF), server: server_pid.and_then(proc_cpu), at: Instant::now() }
+    }
 }
 
 /// What one worker measured.
@@ -750,8 +768,7 @@ fn worker(spec: WorkerSpec, shared: Arc<Shared>) -> WorkerResult {
     shared.go.wait();
     ctx.count_from = shared.count_from.load(Ordering::Acquire);
     ctx.deadline = shared.deadline.load(Ordering::Acquire);
-    let cpu0 = rusage_cpu(libc::RUSAGE_THREAD);
-    let wall0 = Instant::now();
+    let mut cpu0 = None;
     let now = ctx.now();
     for c in conns.iter_mut() {
         for _ in 0..spec.pipeline {
@@ -781,12 +798,24 @@ fn worker(spec: WorkerSpec, shared: Arc<Shared>) -> WorkerResult {
         progress.messages.store(ctx.messages, Ordering::Relaxed);
         progress.bytes.store(ctx.bytes, Ordering::Relaxed);
         progress.errors.store(ctx.errors + connect_errors, Ordering::Relaxed);
-        if ctx.now() >= ctx.deadline {
+        let now = ctx.now();
+        if cpu0.is_none() && now >= ctx.count_from {
+            cpu0 = Some((rusage_cpu(libc::RUSAGE_THREAD), Instant::now()));
+            if spec.index == 0 {
+                shared.window.lock().expect("not poisoned")[0] = Some(CpuSample::take(shared.server_pid));
+            }
+        }
+        if now >= ctx.deadline {
+            if spec.index == 0 {
+                shared.window.lock().expect("not poisoned")[1] = Some(CpuSample::take(shared.server_pid));
+            }
             break;
         }
     }
-    let cpu_s = rusage_cpu(libc::RUSAGE_THREAD) - cpu0;
-    let wall_s = wall0.elapsed().as_secs_f64();
+    let (cpu_s, wall_s) = match cpu0 {
+        Some((c, t)) => (rusage_cpu(libc::RUSAGE_THREAD) - c, t.elapsed().as_secs_f64()),
+        None => (0.0, 0.0),
+    };
     // SAFETY: closing our epoll descriptor.
     unsafe { libc::close(ep) };
     WorkerResult {
@@ -889,6 +918,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, BoxError> {
         count_from: AtomicU64::new(0),
         deadline: AtomicU64::new(u64::MAX),
         progress: (0..threads).map(|_| Progress::default()).collect(),
+        server_pid: args.server_pid,
+        window: std::sync::Mutex::new([None, None]),
     });
     let mut handles = Vec::new();
     for i in 0..threads {
@@ -923,13 +954,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, BoxError> {
         );
         b
     };
-    let mut cpu0 = None;
     let mut last = (Instant::now(), 0u64);
     loop {
         let now = shared.base.elapsed();
-        if cpu0.is_none() && now >= count_from {
-            cpu0 = Some((rusage_cpu(libc::RUSAGE_SELF), args.server_pid.and_then(proc_cpu), Instant::now()));
-        }
         if now >= deadline {
             break;
         }
@@ -949,7 +976,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, BoxError> {
         ));
         std::thread::sleep((deadline - now).min(Duration::from_millis(200)));
     }
-    let cpu1 = (rusage_cpu(libc::RUSAGE_SELF), args.server_pid.and_then(proc_cpu), Instant::now());
     bar.finish_and_clear();
     let mut hist = Hist::new();
     let (mut messages, mut bytes, mut errors, mut connect_errors) = (0, 0, 0, 0);
@@ -968,13 +994,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, BoxError> {
         }
     }
     samples.truncate(8);
-    let (g0, s0, t0) = cpu0.unwrap_or(cpu1);
-    let wall = cpu1.2.duration_since(t0).as_secs_f64().max(1e-9);
+    let [w0, w1] = *shared.window.lock().expect("not poisoned");
+    let end = w1.unwrap_or_else(|| CpuSample::take(args.server_pid));
+    let start = w0.unwrap_or(end);
+    let wall = end.at.duration_since(start.at).as_secs_f64().max(1e-9);
     let secs = args.duration.as_secs_f64().max(1e-9);
-    let gen_cpu = cpu1.0 - g0;
+    let gen_cpu = end.own - start.own;
     let per_msg = |cpu: f64| if messages > 0 { cpu * 1e6 / messages as f64 } else { 0.0 };
     let server = args.server_pid.map(|pid| {
-        let cpu = match (s0, cpu1.1) {
+        let cpu = match (start.server, end.server) {
             (Some(a), Some(b)) => b - a,
             _ => f64::NAN,
         };
