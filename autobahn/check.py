@@ -19,9 +19,9 @@ groups can be refreshed separately).
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
+import re
 import sys
 from collections import Counter
 
@@ -85,10 +85,19 @@ def dump_expectation(doc: dict) -> str:
     return "\n".join(out)
 
 
+def glob_match(cid: str, pattern: str) -> bool:
+    """kosoku's case selection: an id without `*` matches exactly; with `*` the
+    pattern matches from the start of the id but need not reach its end
+    (`13.*.1` also selects 13.1.10 ... 13.1.18)."""
+    if "*" not in pattern:
+        return cid == pattern
+    return re.match(".*".join(re.escape(part) for part in pattern.split("*")), cid) is not None
+
+
 def selected(cid: str, inc: list[str], exc: list[str]) -> bool:
-    if inc and not any(fnmatch.fnmatchcase(cid, g) for g in inc):
+    if inc and not any(glob_match(cid, g) for g in inc):
         return False
-    return not any(fnmatch.fnmatchcase(cid, g) for g in exc)
+    return not any(glob_match(cid, g) for g in exc)
 
 
 def main() -> int:

@@ -17,7 +17,8 @@
 # autobahn/summary-<role>.md) from this run instead of comparing.
 #
 # Environment:
-#   AUTOBAHN_CASES        space-separated include globs
+#   AUTOBAHN_CASES        space-separated case ids or globs (kosoku: an id matches exactly;
+#                         a glob with * matches from the start, e.g. 9.* or 13.1.*)
 #                         (default "1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*", plus "12.* 13.*"
 #                         when AUTOBAHN_DEFLATE=1)
 #   AUTOBAHN_EXCLUDE      space-separated exclude globs (default none)
@@ -124,10 +125,12 @@ if [ "$ROLE" = server ]; then
     tail -n 20 "$SUT_LOG" >&2 || true
     exit 1
   fi
-  set +e
-  timeout --foreground -k 10 "$TIMEOUT" "$KOSOKU" -m fuzzingclient -p "$PAR" -o "$OUT" "${KARGS[@]}" "$ADDR" >"$K_LOG" 2>&1
-  K_RC=$?
-  set -e
+  # In its own process group, waited for with `wait` so that INT/TERM reach our trap at once.
+  setsid timeout -k 10 "$TIMEOUT" "$KOSOKU" -m fuzzingclient -p "$PAR" -o "$OUT" "${KARGS[@]}" "$ADDR" >"$K_LOG" 2>&1 </dev/null &
+  K_PID=$!
+  K_RC=0; wait "$K_PID" || K_RC=$?
+  K_PID=""
+  [ "$K_RC" -eq 124 ] && echo "FAIL: kosoku did not finish within AUTOBAHN_TIMEOUT=${TIMEOUT}s" >&2
   if ! kill -0 "$SUT_PID" 2>/dev/null; then
     rc=0; wait "$SUT_PID" || rc=$?
     echo "FAIL: server under test exited during the run (exit status $rc; log: $SUT_LOG)" >&2
@@ -149,10 +152,11 @@ else
   if subst_args "$@"; then CMD=("${SUBST[@]}"); else CMD=("$@" "$URL"); fi
   [ "$DEFLATE" = "1" ] && CMD+=(--deflate)
   echo "   client under test: ${CMD[*]}"
-  set +e
-  timeout -k 10 "$TIMEOUT" "${CMD[@]}" >"$SUT_LOG" 2>&1 </dev/null
-  C_RC=$?
-  set -e
+  setsid timeout -k 10 "$TIMEOUT" "${CMD[@]}" >"$SUT_LOG" 2>&1 </dev/null &
+  SUT_PID=$!
+  C_RC=0; wait "$SUT_PID" || C_RC=$?
+  SUT_PID=""
+  [ "$C_RC" -eq 124 ] && echo "FAIL: client under test did not finish within AUTOBAHN_TIMEOUT=${TIMEOUT}s" >&2
   # kosoku exits by itself once the client has sent updateReports.
   for _ in $(seq 1 300); do kill -0 "$K_PID" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$K_PID" 2>/dev/null; then
