@@ -46,7 +46,7 @@ async fn main() {
             DeflateOffer { client_max_window_bits: Some(None), ..Default::default() },
             DeflateOffer { client_no_context_takeover: true, client_max_window_bits: Some(None), ..Default::default() },
         ];
-        config = config.deflate_config(Some(DeflateConfig { offers, ..Default::default() }));
+        config = config.deflate_config(Some(DeflateConfig { offers, threshold: 0, ..Default::default() }));
     }
     let opts = ClientOptions::default().config(config);
 

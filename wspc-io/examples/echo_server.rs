@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use wspc_io::tokio::WebSocket;
-use wspc_io::{Accept, Config, Message, Request};
+use wspc_io::{Accept, Config, DeflateConfig, Message, Request};
 
 struct Opts {
     config: Config,
@@ -86,7 +86,11 @@ async fn main() {
         }
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    let config = Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20)).deflate(deflate);
+    // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
+    // uncompressed text on a permessage-deflate connection.
+    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::default() });
+    let config =
+        Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20)).deflate_config(deflate);
     let tls = match (cert, key) {
         (Some(c), Some(k)) => {
             let cfg = wspc_io::tls::server_config_from_pem_files(c, k).unwrap_or_else(|e| {

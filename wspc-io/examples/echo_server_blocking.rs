@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use wspc_io::{blocking, Accept, Config, Message, Request};
+use wspc_io::{blocking, Accept, Config, DeflateConfig, Message, Request};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -29,7 +29,11 @@ fn main() {
         }
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    let config = Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20)).deflate(deflate);
+    // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
+    // uncompressed text on a permessage-deflate connection.
+    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::default() });
+    let config =
+        Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20)).deflate_config(deflate);
     let listener = TcpListener::bind(&addr).unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)

@@ -638,10 +638,18 @@ impl<S: Stream> WebSocket<S> {
                 }
             }
         }
-        if self.s.role() == wspc::Role::Client && self.s.close_received() {
+        if self.s.role() == wspc::Role::Client {
+            // The server ends TCP first; then the client does.
+            if self.s.close_received() {
+                self.wait_eof(deadline);
+            }
+            self.shutdown();
+        } else {
+            // End the write direction, then read until the client closes, so that unread
+            // input does not turn the close into a reset that could discard the close frame.
+            self.shutdown();
             self.wait_eof(deadline);
         }
-        self.shutdown();
         match result {
             Err(Error::ConnectionReset) => Ok(()),
             r => r,

@@ -1,0 +1,235 @@
+//! Tokio API over loopback TCP: echo through Stream/Sink and async fns, pieces, split
+//! halves in two tasks, deflate, keepalive and the handshake timeout.
+
+use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wspc_io::tokio::{accept_with, connect, connect_with, WebSocket};
+use wspc_io::{Accept, ClientOptions, CloseFrame, Config, Error, Message, PieceKind, Request};
+
+async fn echo(mut ws: WebSocket<TcpStream>) {
+    while let Some(Ok(m)) = ws.recv().await {
+        match m {
+            m @ (Message::Text(_) | Message::Binary(_)) => ws.feed(m).await.unwrap(),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+async fn echo_server(config: Config) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            let config = config.clone();
+            tokio::spawn(async move {
+                let handler = |req: &Request| {
+                    Ok(if req.subprotocols.iter().any(|p| p == "chat") {
+                        Accept::default().subprotocol("chat")
+                    } else {
+                        Accept::default()
+                    })
+                };
+                if let Ok(ws) = accept_with(s, &config, handler).await {
+                    echo(ws).await
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn echo_stream_and_sink() {
+    let addr = echo_server(Config::default()).await;
+    let opts = ClientOptions::default().subprotocol("chat");
+    let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
+    assert_eq!(resp.subprotocol.as_deref(), Some("chat"));
+    assert_eq!(ws.subprotocol(), Some("chat"));
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    // Sink: feed many, flush once.
+    for i in 0..500 {
+        SinkExt::feed(&mut ws, Message::binary(vec![i as u8; i])).await.unwrap();
+    }
+    SinkExt::flush(&mut ws).await.unwrap();
+    for i in 0..500 {
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(vec![i as u8; i]));
+    }
+    let big = "x".repeat(5 << 20);
+    ws.send(Message::text(big.clone())).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
+    ws.send(Message::Ping(vec![1, 2, 3])).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Pong(vec![1, 2, 3]));
+    ws.close(Some(CloseFrame::new(1000, "done"))).await.unwrap();
+    assert!(ws.is_closed());
+    assert!(ws.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn peer_close_is_echoed_then_stream_ends() {
+    let addr = echo_server(Config::default()).await;
+    let (mut ws, _) = connect(&format!("ws://{addr}/")).await.unwrap();
+    SinkExt::close(&mut ws).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::close(1000, ""));
+    assert!(ws.next().await.is_none());
+}
+
+#[tokio::test]
+async fn receive_in_pieces() {
+    let addr = echo_server(Config::default()).await;
+    let opts = ClientOptions::default().config(Config::default().receive_buffer_size(1024));
+    let (mut ws, _) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
+    let text = "ü".repeat(100_000);
+    ws.send(Message::text(text.clone())).await.unwrap();
+    let mut buf = Vec::new();
+    let mut all = Vec::new();
+    loop {
+        let p = ws.recv_piece(&mut buf).await.unwrap();
+        assert_eq!(p.kind, PieceKind::Text);
+        assert!(buf.len() <= 1024);
+        all.extend_from_slice(&buf);
+        if p.last {
+            break;
+        }
+    }
+    assert_eq!(all, text.as_bytes());
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_halves_in_two_tasks() {
+    let addr = echo_server(Config::default()).await;
+    let (ws, _) = connect(&format!("ws://{addr}/")).await.unwrap();
+    let (mut rd, mut wr) = ws.split();
+    const N: usize = 3000;
+    let reader = tokio::spawn(async move {
+        for i in 0..N {
+            let m = rd.next().await.unwrap().unwrap();
+            match m {
+                Message::Text(t) => assert_eq!(t, format!("m{i}")),
+                Message::Binary(b) => assert_eq!(b.len(), 100_000 + i),
+                m => panic!("{m:?}"),
+            }
+        }
+        assert_eq!(rd.recv().await.unwrap().unwrap(), Message::close(1000, ""));
+        assert!(rd.recv().await.is_none());
+        rd
+    });
+    for i in 0..N {
+        let m = if i % 300 == 1 { Message::binary(vec![0; 100_000 + i]) } else { Message::text(format!("m{i}")) };
+        wr.feed(m).await.unwrap();
+    }
+    wr.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    wr.close(Some(CloseFrame::new(1000, ""))).await.unwrap();
+    let rd = tokio::time::timeout(Duration::from_secs(20), reader).await.unwrap().unwrap();
+    let ws = rd.reunite(wr).ok().unwrap();
+    assert!(ws.is_closed());
+}
+
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn permessage_deflate_both_sides() {
+    let addr = echo_server(Config::default().deflate(true)).await;
+    let opts = ClientOptions::default().config(Config::default().deflate(true));
+    let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
+    assert!(resp.header("sec-websocket-extensions").unwrap().contains("permessage-deflate"));
+    for i in 0..20 {
+        let t = format!("{i} ").repeat(5000);
+        ws.send(Message::text(t.clone())).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(t));
+    }
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn keepalive_times_out_when_peer_is_silent() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let ws = wspc_io::tokio::accept(s).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(ws);
+    });
+    let cfg = Config::default().keepalive(Duration::from_millis(200), Duration::from_millis(300));
+    let (mut ws, _) = connect_with(&format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).await.unwrap();
+    let t = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(2), ws.recv()).await.unwrap();
+    assert!(matches!(r, Some(Err(Error::KeepaliveTimeout))), "{r:?}");
+    assert!(t.elapsed() >= Duration::from_millis(450));
+}
+
+#[tokio::test]
+async fn keepalive_keeps_a_live_connection() {
+    let addr = echo_server(Config::default()).await;
+    let cfg = Config::default().keepalive(Duration::from_millis(100), Duration::from_millis(300));
+    let (mut ws, _) = connect_with(&format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).await.unwrap();
+    let mut pongs = 0;
+    let end = tokio::time::Instant::now() + Duration::from_millis(700);
+    while let Ok(Some(m)) = tokio::time::timeout_at(end, ws.recv()).await {
+        if let Message::Pong(_) = m.unwrap() {
+            pongs += 1;
+        }
+    }
+    assert!(pongs >= 3, "{pongs}");
+    ws.close(None).await.unwrap();
+}
+
+#[tokio::test]
+async fn stalled_handshake_gets_408() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let cfg = Config::default().handshake_timeout(Duration::from_millis(300));
+        accept_with(s, &cfg, |_: &Request| Ok(Accept::default())).await.err()
+    });
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(3), c.read_to_string(&mut out)).await.unwrap().unwrap();
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(matches!(server.await.unwrap(), Some(Error::HandshakeTimeout)));
+}
+
+#[tokio::test]
+async fn wrong_version_gets_426() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let _ = wspc_io::tokio::accept(s).await;
+    });
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(3), c.read_to_string(&mut out)).await.unwrap().unwrap();
+    assert!(out.starts_with("HTTP/1.1 426"), "{out}");
+    assert!(out.contains("Sec-WebSocket-Version: 13"));
+}
+
+#[tokio::test]
+async fn client_sees_http_errors() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let _ = accept_with(s, &Config::default(), |_: &Request| Err(wspc_io::Reject::new(401, "who are you"))).await;
+    });
+    match connect(&format!("ws://{addr}/")).await {
+        Err(Error::HttpStatus { status: 401, .. }) => {}
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("connected"),
+    }
+}
