@@ -9,6 +9,7 @@ use clap::Args;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -343,6 +344,8 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     let (count_tx, count_rx) = watch::channel(0usize);
     let (end_tx, mut end_rx) = watch::channel(End::Open);
     let binary = args.binary;
+    let we_closed = Arc::new(AtomicBool::new(false));
+    let we_closed2 = we_closed.clone();
     let reader = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
         let mut n = 0usize;
@@ -351,9 +354,15 @@ async fn connect(args: ConnectArgs) -> ExitCode {
             match rx.recv().await {
                 Some(Ok(Message::Close(c))) => {
                     if interactive {
+                        let by = if we_closed2.load(Ordering::Relaxed) {
+                            "closed"
+                        } else {
+                            "the server closed the connection"
+                        };
                         match &c {
-                            Some(f) => eprintln!("server closed: {} {}", f.code, f.reason),
-                            None => eprintln!("server closed (no status code)"),
+                            Some(f) if f.reason.is_empty() => eprintln!("{by}: {}", f.code),
+                            Some(f) => eprintln!("{by}: {} {}", f.code, f.reason),
+                            None => eprintln!("{by} (no status code)"),
                         }
                     }
                     peer_close = Some(c);
@@ -443,6 +452,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         }
     }
     if matches!(*end_rx.borrow(), End::Open) {
+        we_closed.store(true, Ordering::Relaxed);
         let _ = tx.close(Some(CloseFrame::new(1000, ""))).await;
         // The receiver sees the server's close (bounded by the close timeout).
         let _ = tokio::time::timeout(Duration::from_secs(6), end_rx.wait_for(|e| !matches!(e, End::Open))).await;
