@@ -237,7 +237,7 @@ fn bad_requests_get_the_right_status() {
     let z = Duration::ZERO;
     let (r, _) = raw_exchange(Config::default(), b"garbage\r\n\r\n", z);
     assert_eq!(status(&r), 400, "{r}");
-    let (r, _) = raw_exchange(Config::default(), GOOD.replace("GET", "POST").as_bytes(), z);
+    let (r, _) = raw_exchange(Config::default(), format!("{}\r\n", GOOD.replace("GET", "POST")).as_bytes(), z);
     assert_eq!(status(&r), 405, "{r}");
     let req = format!("{}\r\n", GOOD.replace("Version: 13", "Version: 8"));
     let (r, _) = raw_exchange(Config::default(), req.as_bytes(), z);
