@@ -111,7 +111,9 @@ subst_args() { # replace placeholders; sets SUBST (array); returns 0 if any plac
 }
 
 START=$EPOCHREALTIME
-echo "== autobahn $ROLE: cases [$CASES]${EXCLUDE:+ minus [$EXCLUDE]} deflate=$DEFLATE -> $OUT"
+N_PAT=$(echo $CASES | wc -w)
+SHOW_CASES="$CASES"; [ "$N_PAT" -gt 16 ] && SHOW_CASES="$(echo $CASES | cut -d' ' -f1-12) ... ($N_PAT ids/globs)"
+echo "== autobahn $ROLE: cases [$SHOW_CASES]${EXCLUDE:+ minus [$EXCLUDE]} deflate=$DEFLATE -> $OUT"
 
 K_RC=0
 if [ "$ROLE" = server ]; then
