@@ -167,6 +167,26 @@ impl ReceiveHalf {
         self.shared.is_close_sent()
     }
 
+    /// Gives the receive buffer back while this side is idle (nothing buffered, no action
+    /// outstanding, no pong waiting), so a connection that waits for data holds no buffer:
+    /// call it before waiting for the transport to become readable. The buffer returns
+    /// (from a per-thread pool of idle buffers, so without allocating in steady state) when
+    /// the next receive needs it. Does nothing with a caller-allocated buffer. Returns
+    /// whether memory was released.
+    pub fn release_buffer(&mut self) -> bool {
+        if self.in_flight.is_some() || self.start != self.end || self.pong_len.is_some() {
+            return false;
+        }
+        self.start = 0;
+        self.end = 0;
+        self.buf.release()
+    }
+
+    /// True while the receive buffer is attached.
+    pub fn holds_buffer(&self) -> bool {
+        self.buf.is_allocated()
+    }
+
     /// Bytes already read from the network and not yet handed out.
     pub fn buffered(&self) -> usize {
         self.end - self.start
@@ -226,6 +246,9 @@ impl ReceiveHalf {
     pub fn get_action(&mut self) -> Result<Action<'_>> {
         if self.in_flight.is_some() {
             return Ok(Action::NoAction);
+        }
+        if self.op.is_some() {
+            self.buf.ensure();
         }
         if self.shared.is_aborted() {
             self.pong_len = None;

@@ -4,10 +4,11 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// A fixed block of bytes, owned by the engine or borrowed from the caller. It never moves
-/// or grows, so pointers lent from it stay valid until the matching completion; slices are
-/// made only for the duration of one engine call.
+/// or grows while allocated, so pointers lent from it stay valid until the matching
+/// completion; slices are made only for the duration of one engine call. An owned region
+/// may be released while idle (see [`Region::release`]) and comes back on [`Region::ensure`].
 pub(crate) struct Region {
-    ptr: NonNull<u8>,
+    ptr: Option<NonNull<u8>>,
     len: usize,
     owned: bool,
 }
@@ -16,14 +17,45 @@ pub(crate) struct Region {
 // owner to another thread moves the only access path with it.
 unsafe impl Send for Region {}
 
+/// Idle receive buffers kept per thread for reuse, so that releasing a buffer while a
+/// connection waits and taking one back when data arrives costs no allocation.
+const POOL_CAP: usize = 32;
+
+struct Pool(Vec<(NonNull<u8>, usize)>);
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for (ptr, len) in self.0.drain(..) {
+            free_block(ptr, len);
+        }
+    }
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = const { std::cell::RefCell::new(Pool(Vec::new())) };
+}
+
+/// A zeroed block: `vec![0; n]` uses `calloc`, so untouched pages cost no resident memory.
+fn alloc_block(len: usize) -> NonNull<u8> {
+    let b: Box<[u8]> = vec![0u8; len].into_boxed_slice();
+    NonNull::new(Box::into_raw(b).cast::<u8>()).expect("Box pointers are non-null")
+}
+
+fn free_block(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: every block comes from `alloc_block` with this `len` (the pool and the region
+    // keep the pair together) and is freed exactly once, by whoever holds it last.
+    unsafe { drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len))) };
+}
+
 impl Region {
-    /// A zeroed region of `len` bytes. `vec![0; n]` uses `calloc`, so untouched pages cost
-    /// no resident memory.
+    /// An engine-owned region of `len` bytes, allocated now.
     pub(crate) fn owned(len: usize) -> Self {
-        let b: Box<[u8]> = vec![0u8; len].into_boxed_slice();
-        let len = b.len();
-        let ptr = NonNull::new(Box::into_raw(b).cast::<u8>()).expect("Box pointers are non-null");
-        Self { ptr, len, owned: true }
+        Self { ptr: Some(alloc_block(len)), len, owned: true }
+    }
+
+    /// An engine-owned region allocated on first use ([`Region::ensure`]).
+    pub(crate) fn owned_lazy(len: usize) -> Self {
+        Self { ptr: None, len, owned: true }
     }
 
     /// A region inside caller memory.
@@ -32,18 +64,64 @@ impl Region {
     /// `ptr..ptr+len` must be valid for reads and writes, and used by nothing else, for the
     /// life of the region.
     pub(crate) unsafe fn borrowed(ptr: *mut u8, len: usize) -> Self {
-        Self { ptr: NonNull::new(ptr).expect("caller buffer checked non-null"), len, owned: false }
+        Self { ptr: Some(NonNull::new(ptr).expect("caller buffer checked non-null")), len, owned: false }
+    }
+
+    /// Makes sure the memory exists, taking a pooled block of the right size if there is one.
+    pub(crate) fn ensure(&mut self) {
+        if self.ptr.is_none() {
+            let len = self.len;
+            let pooled = POOL.try_with(|p| {
+                let mut p = p.borrow_mut();
+                let i = p.0.iter().position(|&(_, l)| l == len)?;
+                Some(p.0.swap_remove(i).0)
+            });
+            self.ptr = Some(pooled.ok().flatten().unwrap_or_else(|| alloc_block(len)));
+        }
+    }
+
+    /// Gives an owned region's memory back (to this thread's pool, or to the allocator).
+    /// The caller guarantees nothing in it is still needed or lent. Returns whether memory
+    /// was released.
+    pub(crate) fn release(&mut self) -> bool {
+        if !self.owned {
+            return false;
+        }
+        let Some(ptr) = self.ptr.take() else { return false };
+        let len = self.len;
+        let kept = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.0.len() < POOL_CAP {
+                p.0.push((ptr, len));
+                true
+            } else {
+                false
+            }
+        });
+        if !matches!(kept, Ok(true)) {
+            free_block(ptr, len);
+        }
+        true
+    }
+
+    /// True while memory is attached.
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.ptr.is_some()
     }
 
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    fn base(&self) -> *mut u8 {
+        self.ptr.expect("region used before `ensure`").as_ptr()
+    }
+
     pub(crate) fn slice(&self, start: usize, len: usize) -> &[u8] {
         assert!(start <= self.len && len <= self.len - start);
-        // SAFETY: in bounds (checked above); the region is valid for its life (see `owned` /
+        // SAFETY: in bounds (checked above); the region is valid while attached (see `owned` /
         // `borrowed`), and the engine creates no `&mut` to it while this `&self` borrow lives.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), len) }
+        unsafe { std::slice::from_raw_parts(self.base().add(start), len) }
     }
 
     pub(crate) fn slice_mut(&mut self, start: usize, len: usize) -> &mut [u8] {
@@ -51,7 +129,7 @@ impl Region {
         // SAFETY: in bounds; `&mut self` guarantees no other engine borrow of the region.
         // The caller may still hold a raw pointer from an earlier lend, but the engine only
         // writes where no action is outstanding (the calling protocol on `Handle`).
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(start), len) }
+        unsafe { std::slice::from_raw_parts_mut(self.base().add(start), len) }
     }
 
     pub(crate) fn copy_within(&mut self, from: std::ops::Range<usize>, to: usize) {
@@ -62,9 +140,9 @@ impl Region {
 impl Drop for Region {
     fn drop(&mut self) {
         if self.owned {
-            // SAFETY: `ptr`/`len` came from `Box::into_raw` of a `Box<[u8]>` of this length in
-            // `owned`, and are freed exactly once, here.
-            unsafe { drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len))) };
+            if let Some(ptr) = self.ptr.take() {
+                free_block(ptr, self.len);
+            }
         }
     }
 }
@@ -79,7 +157,7 @@ pub(crate) fn split_regions(recv: usize, send: usize, allocated: Option<(*mut u8
         Some((ptr, _len)) => unsafe {
             (Region::borrowed(ptr, recv_total), Region::borrowed(ptr.add(recv_total), send))
         },
-        None => (Region::owned(recv_total), Region::owned(send)),
+        None => (Region::owned_lazy(recv_total), Region::owned(send)),
     }
 }
 
