@@ -406,6 +406,15 @@ impl Session {
             if self.close_received {
                 return Err(Error::ConnectionClosed);
             }
+            if self.handle.is_aborted() {
+                // A write failed: the engine cancels the receive; report the failure.
+                let e = match &self.write_error {
+                    Some(e) => e.duplicate(),
+                    None => Error::ConnectionReset,
+                };
+                self.recv_error = Some(e.duplicate());
+                return Err(e);
+            }
             if self.read.is_some() {
                 return Ok(RecvStep::Read);
             }

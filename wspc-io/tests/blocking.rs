@@ -291,3 +291,17 @@ fn bytes_right_behind_the_request_are_kept() {
     assert_eq!(&out[head_end..], &[0x81, 2, b'h', b'i', 0x88, 2, 0x03, 0xe8]);
     h.join().unwrap();
 }
+
+#[test]
+fn fragmented_send_arrives_whole() {
+    let (addr, h) = echo_server(1, Config::default());
+    let (mut ws, _) = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    ws.send_fragment(true, b"one ".to_vec(), false).unwrap();
+    ws.send_fragment(true, b"two ".to_vec(), false).unwrap();
+    ws.send(Message::Ping(vec![9])).unwrap();
+    ws.send_fragment(true, "three ✓".as_bytes().to_vec(), true).unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::Pong(vec![9]));
+    assert_eq!(ws.recv().unwrap(), Message::text("one two three ✓"));
+    ws.close(None).unwrap();
+    h.join().unwrap();
+}
