@@ -324,6 +324,12 @@ impl Compressor {
         if fin {
             if self.out.ends_with(&TRAILER) {
                 self.out.truncate(self.out.len() - 4);
+            } else if self.out.is_empty() {
+                // Nothing new since the last flush (an empty final fragment, or an empty message
+                // right after one), so zlib emitted nothing. The receiver appends 00 00 ff ff to
+                // every message (RFC 7692 §7.2.2): send the byte that starts an empty stored
+                // block (BFINAL 0, BTYPE 00) so that those four bytes complete it.
+                self.out.push(0x00);
             }
             if self.reset {
                 self.c.reset();

@@ -325,3 +325,114 @@ fn deflate_and_an_allocated_buffer_cannot_be_combined() {
         assert_eq!(e.hresult(), wspc::hresult::E_INVALIDARG);
     }
 }
+
+#[test]
+fn empty_fragments_keep_the_stream_in_sync() {
+    // Regression: an empty final fragment after a flushed one went out empty, so the trailer
+    // the receiver appends (00 00 ff ff) was read as the start of a stored block and the next
+    // message inflated to garbage ([0, 255, 255]).
+    let d = DeflateConfig { threshold: 0, ..DeflateConfig::default() };
+    let (mut p, _, _) = deflate_pair(Config::client().deflate(Some(d.clone())), Config::server().deflate(Some(d)));
+    let sends: [(BufferType, &[u8]); 7] = [
+        (BufferType::BinaryFragment, b""),
+        (BufferType::BinaryMessage, b""),
+        (BufferType::BinaryMessage, b""),
+        (BufferType::Utf8Fragment, b"ab"),
+        (BufferType::Utf8Message, b""),
+        (BufferType::Utf8Message, b"Hello"),
+        (BufferType::BinaryMessage, b"Hello"),
+    ];
+    p.c.outgoing.extend(sends.iter().map(|(t, b)| (*t, b.to_vec())));
+    p.run().unwrap();
+    let want: Vec<(BufferType, Vec<u8>)> = vec![
+        (BufferType::BinaryMessage, vec![]),
+        (BufferType::BinaryMessage, vec![]),
+        (BufferType::Utf8Message, b"ab".to_vec()),
+        (BufferType::Utf8Message, b"Hello".to_vec()),
+        (BufferType::BinaryMessage, b"Hello".to_vec()),
+    ];
+    assert_eq!(p.s.messages(), want);
+    // An independent inflater (zlib via flate2) reads the same stream the same way.
+    let frames = parse_stream(&p.c.wire, true);
+    let mut z = flate2::Decompress::new_with_window_bits(false, 15);
+    let mut got = Vec::new();
+    let mut msg = Vec::new();
+    for f in &frames {
+        msg.extend_from_slice(&f.payload);
+        if f.fin {
+            msg.extend_from_slice(&[0, 0, 0xff, 0xff]);
+            let mut out = vec![0u8; 1024];
+            let before = z.total_out();
+            z.decompress(&msg, &mut out, flate2::FlushDecompress::Sync).unwrap();
+            out.truncate((z.total_out() - before) as usize);
+            got.push(out);
+            msg.clear();
+        }
+    }
+    assert_eq!(got, want.into_iter().map(|m| m.1).collect::<Vec<_>>());
+    // The empty final pieces carry the one byte that opens an empty stored block.
+    assert_eq!(frames[1].payload, [0x00]);
+    assert_eq!(frames[2].payload, [0x00]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Small reads, empty first and last pieces, any threshold and window, pings between.
+    #[test]
+    fn random_compressed_messages_tiny_reads(
+        msgs in prop::collection::vec((0usize..3000, any::<bool>(), 0usize..4, any::<bool>()), 1..6),
+        recv in prop_oneof![Just(256u32), 256u32..=2000],
+        reads in prop::collection::vec(1usize..40, 1..4),
+        takeover in any::<bool>(),
+        slots in 1usize..=2,
+        ping in any::<bool>(),
+        threshold in 0usize..100,
+        window in 8u8..=15,
+    ) {
+        let d = DeflateConfig {
+            server_no_context_takeover: !takeover,
+            threshold,
+            server_max_window_bits: window,
+            client_max_window_bits: window,
+            ..DeflateConfig::default()
+        };
+        let cfg = |c: Config| c.receive_buffer_size(recv).unwrap().deflate(Some(d.clone()));
+        let (mut p, _, _) = deflate_pair(cfg(Config::client()), cfg(Config::server()));
+        p.c.reads = reads.clone();
+        p.s.reads = reads;
+        p.c.slots = slots;
+        p.s.slots = slots;
+        let mut want = Vec::new();
+        for (i, &(len, is_text, pieces, repetitive)) in msgs.iter().enumerate() {
+            let body = if repetitive {
+                vec![b'x'; len]
+            } else if is_text {
+                text(len, i as u64)
+            } else {
+                pattern(len, i as u64)
+            };
+            let step = len / (pieces + 1) + 1;
+            let mut chunks: Vec<Vec<u8>> = body.chunks(step).map(|c| c.to_vec()).collect();
+            if pieces == 3 {
+                chunks.insert(0, vec![]);
+                chunks.push(vec![]);
+            }
+            if chunks.is_empty() {
+                chunks.push(vec![]);
+            }
+            for e in [&mut p.c, &mut p.s] {
+                for (j, c) in chunks.iter().enumerate() {
+                    e.outgoing.push_back((BufferType::data(is_text, j + 1 == chunks.len()), c.clone()));
+                }
+                if ping {
+                    e.outgoing.push_back((BufferType::PingPong, b"hi".to_vec()));
+                }
+            }
+            want.push((BufferType::data(is_text, true), body));
+        }
+        p.run().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(p.s.messages(), want.clone());
+        prop_assert_eq!(p.c.messages(), want);
+    }
+}
