@@ -268,3 +268,95 @@ fn send_queue_only_never_reads() {
     assert!(p.c.messages().is_empty());
     assert_eq!(p.c.inbox.len(), 12, "pull only: the client did not read");
 }
+
+/// `config` with permessage-deflate on when `on` (and the feature is built).
+fn with_deflate(config: Config, on: bool) -> Config {
+    #[cfg(feature = "deflate")]
+    return config.deflate(on.then(wspc::deflate::DeflateConfig::default));
+    #[cfg(not(feature = "deflate"))]
+    {
+        let _ = on;
+        config
+    }
+}
+
+/// Receives every message into caller buffers of `caps` sizes (cycled): each chunk must be
+/// copied there, fit, and come back as the completion's data.
+fn receive_into_caller_buffers(
+    h: &mut Handle,
+    inbox: &mut std::collections::VecDeque<u8>,
+    caps: &[usize],
+    reads: &[usize],
+    count: usize,
+) -> Result<Vec<(BufferType, Vec<u8>)>, wspc::Error> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut store = vec![0u8; 1024];
+    let (mut i, mut r) = (0, 0);
+    while out.len() < count {
+        let cap = caps[i % caps.len()];
+        i += 1;
+        // SAFETY: `store` is not touched until the receive completes below, and outlives it.
+        unsafe { h.receive_into(store.as_mut_ptr(), cap, i) }?;
+        loop {
+            let a = h.get_action(ActionQueue::Receive)?;
+            let t = a.token();
+            match a {
+                wspc::Action::ReceiveFromNetwork { buffer, .. } => {
+                    let n = buffer.len().min(inbox.len()).min(reads[r % reads.len()]);
+                    r += 1;
+                    assert!(n > 0, "the receive wants bytes that were never sent");
+                    for b in &mut buffer[..n] {
+                        *b = inbox.pop_front().unwrap();
+                    }
+                    h.complete_action(t, n);
+                }
+                wspc::Action::IndicateReceiveComplete { buffer_type, data, context, .. } => {
+                    assert_eq!(context, i);
+                    assert!(data.len() <= cap, "{} > {cap}", data.len());
+                    assert!(data.is_empty() || data.as_ptr() == store.as_ptr(), "not lent from the caller's buffer");
+                    cur.extend_from_slice(data);
+                    if buffer_type.is_message_end() {
+                        out.push((buffer_type, std::mem::take(&mut cur)));
+                    }
+                    h.complete_action(t, 0);
+                    break;
+                }
+                other => panic!("{:?}", other.kind()),
+            }
+        }
+    }
+    Ok(out)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(32), ..ProptestConfig::default() })]
+
+    /// `receive_into` (a caller buffer per receive, 1 to 600 bytes), with and without deflate.
+    #[test]
+    fn caller_receive_buffers(
+        msgs in prop::collection::vec((0usize..5000, any::<bool>(), any::<bool>()), 1..5),
+        caps in prop::collection::vec(1usize..600, 1..4),
+        reads in prop::collection::vec(1usize..3000, 1..4),
+        deflate in any::<bool>(),
+        recv in 256u32..5000,
+    ) {
+        let mut c = Handle::client(with_deflate(Config::client().receive_buffer_size(recv).unwrap(), deflate)).unwrap();
+        let mut s = Handle::server(with_deflate(Config::server(), deflate)).unwrap();
+        handshake(&mut c, &mut s);
+        let mut tx = Endpoint::new(s);
+        tx.auto_receive = false;
+        let mut want = Vec::new();
+        for (i, &(len, is_text, repetitive)) in msgs.iter().enumerate() {
+            let body = if repetitive { vec![b'q'; len] } else { body(is_text, len, i as u64) };
+            tx.outgoing.push_back((BufferType::data(is_text, true), body.clone()));
+            want.push((BufferType::data(is_text, true), body));
+        }
+        while tx.pump().unwrap() {}
+        let mut inbox = tx.out.drain(..).collect();
+        let got = receive_into_caller_buffers(&mut c, &mut inbox, &caps, &reads, want.len())
+            .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        prop_assert_eq!(got, want);
+        prop_assert!(inbox.is_empty());
+    }
+}
