@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Hardening stage of CI (called by .ci/run): fuzz smoke, cargo deny, short soak.
+#   bash .ci/hardening.sh
+# Each step prints PASS/FAIL/SKIP with the reason; the script fails if any step failed.
+# Long runs (not in CI): fuzz/run.sh 600 [target] (fuzz/README.md), soak/run.sh 10000 300
+# (soak/README.md).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+failed=()
+step() { echo; echo "=== hardening: $*"; }
+
+# 1. Fuzz smoke: every target for 10 s from its seeds (fuzz/run.sh says SKIP without nightly).
+step "fuzz smoke (fuzz/run.sh 10)"
+if bash fuzz/run.sh 10; then echo "PASS fuzz smoke"; else echo "FAIL fuzz smoke"; failed+=(fuzz); fi
+
+# 2. Supply chain: licences, duplicate versions and sources always; advisories when the
+#    RustSec database can be fetched (github.com is not reachable from every machine).
+step "cargo deny"
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "cargo-deny not installed: installing (cargo install cargo-deny --locked)"
+  cargo install cargo-deny --locked --quiet || true
+fi
+if cargo deny --version >/dev/null 2>&1; then
+  if cargo deny check licenses bans sources; then
+    echo "PASS cargo deny licenses bans sources"
+  else
+    echo "FAIL cargo deny licenses bans sources"; failed+=(deny)
+  fi
+  if fetch=$(cargo deny fetch db 2>&1); then
+    if cargo deny check --disable-fetch advisories; then
+      echo "PASS cargo deny advisories"
+    else
+      echo "FAIL cargo deny advisories"; failed+=(advisories)
+    fi
+  else
+    reason=$(printf '%s\n' "$fetch" | grep -Eim1 'fatal|error|could not' || printf '%s\n' "$fetch" | tail -1)
+    echo "SKIP cargo deny advisories: the advisory database cannot be fetched (${reason})"
+  fi
+else
+  echo "FAIL cargo deny: cargo-deny is not installed and could not be installed"; failed+=(deny)
+fi
+
+# 3. Short soak: 1000 connections for 20 s, every echo checked, server RSS flat.
+step "soak (soak/run.sh 1000 20)"
+if bash soak/run.sh 1000 20; then echo "PASS soak"; else echo "FAIL soak"; failed+=(soak); fi
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "hardening: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "hardening: all steps passed (or skipped with a reason)"
