@@ -36,7 +36,7 @@ pub struct AutobahnArgs {
 }
 
 /// The client options used for every case: 64 MiB limits (case 9.x sends 16 MiB frames)
-/// and, with `deflate`, two offers in one header.
+/// and, with `deflate`, two offers in one header and every message compressed.
 pub fn client_options(deflate: bool) -> ClientOptions {
     let mut config = Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
     if deflate {
@@ -44,7 +44,9 @@ pub fn client_options(deflate: bool) -> ClientOptions {
             DeflateOffer { client_max_window_bits: Some(None), ..Default::default() },
             DeflateOffer { client_no_context_takeover: true, client_max_window_bits: Some(None), ..Default::default() },
         ];
-        config = config.deflate_config(Some(DeflateConfig { offers, ..Default::default() }));
+        // Compress every message (threshold 0): Autobahn's fuzzing server (kosoku) errors on
+        // short uncompressed text on a permessage-deflate connection.
+        config = config.deflate_config(Some(DeflateConfig { offers, threshold: 0, ..Default::default() }));
     }
     ClientOptions::default().config(config)
 }

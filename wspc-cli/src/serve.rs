@@ -134,7 +134,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, BoxError> {
 async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     let mut config = Config::default().max_message_size(args.max_message_size.0).max_frame_size(args.max_frame_size.0);
     if args.deflate {
-        config = config.deflate(true);
+        // Compress every message (threshold 0), as wspc-io's echo servers do: Autobahn's
+        // fuzzing client mishandles short uncompressed text on a permessage-deflate connection.
+        config = config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..Default::default() }));
     }
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => match wspc_io::tls::server_config_from_pem_files(c, k) {
