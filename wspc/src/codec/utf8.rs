@@ -60,6 +60,10 @@ impl Utf8Validator {
             }
             data = &data[take..];
         }
+        // The fast validator first; the slower one that locates the error only when needed.
+        if simdutf8::basic::from_utf8(data).is_ok() {
+            return Ok(());
+        }
         match simdutf8::compat::from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
