@@ -34,7 +34,8 @@ if cargo deny --version >/dev/null 2>&1; then
       echo "FAIL cargo deny advisories"; failed+=(advisories)
     fi
   else
-    reason=$(printf '%s\n' "$fetch" | grep -Eim1 'fatal|error|could not' || printf '%s\n' "$fetch" | tail -1)
+    reason=$(printf '%s\n' "$fetch" | grep -Eim1 'could not resolve|unable to access|fatal:|timed out' ||
+      printf '%s\n' "$fetch" | tail -1)
     echo "SKIP cargo deny advisories: the advisory database cannot be fetched (${reason})"
   fi
 else

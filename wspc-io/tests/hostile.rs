@@ -418,7 +418,7 @@ fn slow_handshake_gets_408() {
         let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut reply)).await;
         let reply = String::from_utf8_lossy(&reply);
         assert!(reply.starts_with("HTTP/1.1 431 "), "{reply:?}");
-        assert!(started.elapsed() < Duration::from_millis(500), "431 came after {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_millis(900), "431 came after {:?}", started.elapsed());
         match outcome(&mut rx, Duration::from_secs(2)).await {
             Outcome::Handshake(e) => assert!(e.contains("431"), "{e}"),
             o => panic!("{o:?}"),
@@ -466,9 +466,10 @@ fn huge_declared_length_gets_1009_at_once() {
             let mem = Mem::start();
             let started = Instant::now();
             s.write_all(&header(true, false, opcode, (1u64 << 63) - 1)).await.unwrap();
-            let code = read_until_close(&mut s, Duration::from_millis(500), &mut 0).await;
+            // No payload follows: a server that waited for it would never answer.
+            let code = read_until_close(&mut s, Duration::from_secs(1), &mut 0).await;
             assert_eq!(code, Some(1009));
-            assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
+            assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
             assert!(ends_within(&mut s, Duration::from_secs(2)).await, "the server kept the connection");
             match outcome(&mut rx, Duration::from_secs(2)).await {
                 Outcome::Ended(Err(e)) => assert!(e.contains("FrameTooBig") && e.contains("1009"), "{e}"),
@@ -480,11 +481,11 @@ fn huge_declared_length_gets_1009_at_once() {
         let mut s = upgraded(addr, false).await;
         s.write_all(&frame(false, 0x2, b"x")).await.unwrap();
         s.write_all(&header(true, false, 0x0, (1u64 << 63) - 1)).await.unwrap();
-        assert_eq!(read_until_close(&mut s, Duration::from_millis(500), &mut 0).await, Some(1009));
+        assert_eq!(read_until_close(&mut s, Duration::from_secs(1), &mut 0).await, Some(1009));
         outcome(&mut rx, Duration::from_secs(2)).await;
         let mut s = upgraded(addr, false).await;
         s.write_all(&header(true, false, 0x2, u64::MAX)).await.unwrap();
-        assert_eq!(read_until_close(&mut s, Duration::from_millis(500), &mut 0).await, Some(1002));
+        assert_eq!(read_until_close(&mut s, Duration::from_secs(1), &mut 0).await, Some(1002));
         outcome(&mut rx, Duration::from_secs(2)).await;
     });
 }
