@@ -86,6 +86,9 @@ pub struct ConnectArgs {
     /// wss://: trust only the CA certificate(s) in this PEM file (default: the web PKI roots).
     #[arg(long, value_name = "PEM")]
     pub ca: Option<PathBuf>,
+    /// Print the handshake's outcome (subprotocol, extensions) on stderr, also in a pipe.
+    #[arg(short, long)]
+    pub verbose: bool,
     /// At the end of stdin: wait at most this long for the outstanding replies before closing.
     #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_secs)]
     pub wait: Duration,
@@ -330,12 +333,13 @@ async fn connect(args: ConnectArgs) -> ExitCode {
             return fail(code, msg);
         }
     };
-    if interactive {
+    if interactive || args.verbose {
         eprintln!(
-            "connected to {} (subprotocol: {}, extensions: {}); type lines to send, Ctrl-D or Ctrl-C to close",
+            "connected to {} (subprotocol: {}, extensions: {}){}",
             args.url,
             resp.subprotocol.as_deref().unwrap_or("none"),
             resp.header("sec-websocket-extensions").unwrap_or("none"),
+            if interactive { "; type lines to send, Ctrl-D or Ctrl-C to close" } else { "" },
         );
     }
     let (mut rx, mut tx) = ws.split();

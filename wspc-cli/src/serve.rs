@@ -70,9 +70,12 @@ pub struct ServeArgs {
     /// in this list wins). Clients offering none of them still connect, without a subprotocol.
     #[arg(long, value_name = "NAME")]
     pub subprotocol: Vec<String>,
-    /// Accept permessage-deflate (RFC 7692) when a client offers it.
-    #[arg(long)]
+    /// Accept permessage-deflate (RFC 7692) when a client offers it: the default (browsers offer it).
+    #[arg(long, overrides_with = "no_deflate")]
     pub deflate: bool,
+    /// Never accept permessage-deflate.
+    #[arg(long, overrides_with = "deflate")]
+    pub no_deflate: bool,
     /// Largest message accepted (bytes, or with a unit: 64KiB, 16MiB; "none" for no limit). A larger one
     /// closes the connection with 1009.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_limit)]
@@ -133,7 +136,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, BoxError> {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     let mut config = Config::default().max_message_size(args.max_message_size.0).max_frame_size(args.max_frame_size.0);
-    if args.deflate {
+    let deflate = !args.no_deflate;
+    if deflate {
         // Compress every message (threshold 0), as wspc-io's echo servers do: Autobahn's
         // fuzzing client mishandles short uncompressed text on a permessage-deflate connection.
         config = config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..Default::default() }));
@@ -160,7 +164,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     info!(
         "listening on {local}: open {http}://{local}/ for the demo page; WebSocket {ws}://{local}/ ({}{}{})",
         if args.broadcast { "broadcast" } else { "echo" },
-        if args.deflate { ", permessage-deflate" } else { "" },
+        if deflate { ", permessage-deflate accepted" } else { "" },
         if args.subprotocol.is_empty() { String::new() } else { format!(", subprotocols {:?}", args.subprotocol) },
     );
     let ctx = Arc::new(Ctx {

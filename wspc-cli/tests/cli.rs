@@ -241,13 +241,25 @@ fn subprotocol_is_selected_and_logged() {
 }
 
 #[test]
-fn deflate_on_both_sides_echoes() {
-    let srv = Server::start(&["--deflate"]);
+fn deflate_is_accepted_by_default_and_can_be_refused() {
+    let srv = Server::start(&[]);
     let line = "compress me ".repeat(2000);
-    let out = connect(&format!("{}chat?room=1", srv.ws_url()), &["--deflate"], format!("{line}\n").as_bytes());
+    let input = format!("{line}\nshort\n");
+    let out = connect(&format!("{}chat?room=1", srv.ws_url()), &["--deflate", "--verbose"], input.as_bytes());
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{line}\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), input);
+    assert!(out.stderr.contains("extensions: permessage-deflate"), "{}", out.stderr);
     srv.wait_log("connected peer=", "path=/chat?room=1");
+
+    // Not offered: not used.
+    let out = connect(&srv.ws_url(), &["-v"], b"x\n");
+    assert!(out.stderr.contains("extensions: none"), "{}", out.stderr);
+
+    let srv = Server::start(&["--no-deflate"]);
+    let out = connect(&srv.ws_url(), &["--deflate", "-v"], input.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), input);
+    assert!(out.stderr.contains("extensions: none"), "{}", out.stderr);
 }
 
 #[test]
