@@ -20,6 +20,10 @@ pub const DEFAULT_MAX_HEADERS: usize = 64;
 pub const DEFAULT_RECEIVE_BUFFER: u32 = 64 << 10;
 /// Default write buffer limit (backpressure threshold): 128 KiB.
 pub const DEFAULT_WRITE_BUFFER: usize = 128 << 10;
+/// Default keepalive: a ping after 30 s of read silence, failure 30 s later without an
+/// answer, so half-open connections and peers that stop reading are cut off.
+pub const DEFAULT_KEEPALIVE: Keepalive =
+    Keepalive { interval: Duration::from_secs(30), timeout: Duration::from_secs(30) };
 
 /// Ping the peer every `interval` of read silence; fail the connection when nothing (no
 /// pong, no data) arrives within `timeout` of a ping.
@@ -47,7 +51,7 @@ pub struct Config {
     pub send_buffer_size: Option<u32>,
     /// Bytes the write buffer may hold before `send`/`feed` wait for it to drain.
     pub write_buffer_size: usize,
-    /// Optional keepalive pings.
+    /// Keepalive pings ([`DEFAULT_KEEPALIVE`] by default; `None` turns them off).
     pub keepalive: Option<Keepalive>,
     /// How long `close` waits for the peer's close frame (and, for a client, the server's
     /// TCP close).
@@ -72,7 +76,7 @@ impl Default for Config {
             receive_buffer_size: DEFAULT_RECEIVE_BUFFER,
             send_buffer_size: None,
             write_buffer_size: DEFAULT_WRITE_BUFFER,
-            keepalive: None,
+            keepalive: Some(DEFAULT_KEEPALIVE),
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
