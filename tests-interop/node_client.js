@@ -50,6 +50,7 @@ let closeInfo = null;
 const closeWaiters = [];
 function nextMessage() {
   if (inbox.length) return Promise.resolve(inbox.shift());
+  if (closeInfo) return Promise.reject(new Error(`connection closed (${closeInfo.code} ${closeInfo.reason})`));
   return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
 }
 
@@ -164,6 +165,7 @@ async function main() {
 
   await step('ping/pong with payload', async () => {
     for (const payload of [Buffer.alloc(0), Buffer.from('ping-payload-\xff'), Buffer.alloc(125, 0x78)]) {
+      if (closeInfo) throw new Error(`connection closed (${closeInfo.code} ${closeInfo.reason})`);
       const pong = new Promise((resolve) => ws.once('pong', resolve));
       ws.ping(payload);
       const got = await withTimeout(pong, 10000, 'pong');
