@@ -210,6 +210,15 @@ typedef enum _WEB_SOCKET_PROPERTY_TYPE {
     WEB_SOCKET_SUPPORTED_VERSIONS_PROPERTY_TYPE = 6
 } WEB_SOCKET_PROPERTY_TYPE;
 
+/*
+ * wspc extension (not in Windows): pass this property type, with a BOOL value of TRUE, to
+ * WebSocketCreateClientHandle / WebSocketCreateServerHandle to negotiate permessage-deflate
+ * (RFC 7692) in the handshake. Data is compressed and inflated by the library; the
+ * application still sees plain payloads. Not combinable with the allocated-buffer property.
+ * Without it a handle behaves exactly as on Windows.
+ */
+#define WSPC_PERMESSAGE_DEFLATE_PROPERTY_TYPE ((WEB_SOCKET_PROPERTY_TYPE)0x57530001)
+
 /* Which queue(s) WebSocketGetAction looks at. The receive queue also
  * carries the automatic pong that answers a received ping. */
 typedef enum _WEB_SOCKET_ACTION_QUEUE {

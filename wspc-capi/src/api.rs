@@ -162,7 +162,14 @@ unsafe fn config(role: Role, props: *const WEB_SOCKET_PROPERTY, n: ULONG) -> CRe
     let props = unsafe { array(props, n, "NULL property array")? };
     let mut cfg = Config::new(role);
     let mut allocated = None;
+    let mut deflate = false;
     for p in props {
+        if p.Type == WSPC_PERMESSAGE_DEFLATE_PROPERTY_TYPE {
+            // The one property beyond Windows: opt in to permessage-deflate (RFC 7692).
+            // SAFETY: the caller's contract covers the property value.
+            deflate = unsafe { property_u32(p)? } != 0;
+            continue;
+        }
         let ty = PropertyType::from_raw(p.Type).ok_or(Fail::InvalidArg("unknown property type"))?;
         // SAFETY (for the reads below): the caller's contract covers each property value.
         let property = match ty {
@@ -194,6 +201,13 @@ unsafe fn config(role: Role, props: *const WEB_SOCKET_PROPERTY, n: ULONG) -> CRe
         // SAFETY: the application promised, by passing the property, that the region is
         // valid and reserved for this handle until WebSocketDeleteHandle returns.
         cfg = unsafe { cfg.allocated_buffer(addr, len)? };
+    }
+    if deflate {
+        if allocated.is_some() {
+            // Compressed data lives in the compressor's memory, outside the caller's region.
+            return Err(Fail::InvalidArg("permessage-deflate cannot be combined with an allocated buffer"));
+        }
+        cfg = cfg.deflate(Some(wspc_core::deflate::DeflateConfig::default()));
     }
     Ok(cfg)
 }

@@ -231,6 +231,13 @@ fn empty_message() {
     assert_ok("empty_message", &run(&exe, &[], &[], &[]));
 }
 
+/// The opt-in permessage-deflate property (wspc's one extension to websocket.h).
+#[test]
+fn deflate_property() {
+    let exe = build("deflate", "deflate", Lang::C, Link::Shared, &[]);
+    assert_ok("deflate", &run(&exe, &[], &[], &[]));
+}
+
 // ------------------------------------------------------------------ the library itself
 
 /// libwspc.so exports exactly the 13 functions of websocket.h.
