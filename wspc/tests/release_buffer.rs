@@ -1,16 +1,12 @@
 //! An idle receive side can give its buffer back and take it again when data comes.
-use wspc::{Action, ActionQueue, BufferType, Config, Handle, Header, OwnedHeader};
+use wspc::{Action, ActionQueue, BufferType, Config, Handle};
+
+mod common;
 
 fn pair() -> (Handle, Handle) {
     let mut c = Handle::client(Config::client()).unwrap();
     let mut s = Handle::server(Config::server()).unwrap();
-    let mut req = c.begin_client_handshake(&[], &[], &[]).unwrap().to_vec();
-    req.push(OwnedHeader { name: "Host".into(), value: "t".into() });
-    let rh: Vec<Header<'_>> = req.iter().map(OwnedHeader::as_header).collect();
-    let resp = s.begin_server_handshake(None, &[], &rh).unwrap().to_vec();
-    let sh: Vec<Header<'_>> = resp.iter().map(OwnedHeader::as_header).collect();
-    c.end_client_handshake(&sh).unwrap();
-    s.end_server_handshake().unwrap();
+    common::handshake(&mut c, &mut s);
     (c, s)
 }
 
