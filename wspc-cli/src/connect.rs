@@ -95,8 +95,9 @@ pub struct ConnectArgs {
     /// Largest message accepted (bytes, or 64KiB, 16MiB...; "none" for no limit).
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = crate::serve::parse_limit)]
     pub max_message_size: crate::serve::Limit,
-    /// Largest frame accepted (same units).
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = crate::serve::parse_limit)]
+    /// Largest frame accepted, as sent on the wire (same units; the message limit by default, see `wspc serve
+    /// --help`).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = crate::serve::parse_limit)]
     pub max_frame_size: crate::serve::Limit,
 }
 

@@ -80,8 +80,10 @@ pub struct ServeArgs {
     /// closes the connection with 1009.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_limit)]
     pub max_message_size: Limit,
-    /// Largest frame accepted (same units; "none" for no limit). A larger one closes with 1009.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_limit)]
+    /// Largest frame accepted, as sent on the wire (same units; "none" for no limit). A larger one closes
+    /// with 1009. The default is the message limit rather than wspc-io's 16 MiB: compressed, a 16 MiB
+    /// message of random bytes is a frame a little over 16 MiB.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_limit)]
     pub max_frame_size: Limit,
 }
 
