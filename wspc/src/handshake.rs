@@ -181,9 +181,15 @@ pub fn validate_request(headers: &[Header<'_>]) -> Result<ClientRequest, Handsha
         let s = String::from_utf8(v).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"))?;
         Ok(s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect())
     };
+    let subprotocols = to_strings("Sec-WebSocket-Protocol")?;
+    // RFC 6455 §4.1: each offered subprotocol is a token; anything else is a bad request
+    // (and must not reach an application that might echo it back).
+    if !subprotocols.iter().all(|p| is_token(p.as_bytes())) {
+        return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"));
+    }
     Ok(ClientRequest {
         key: String::from_utf8(key.to_vec()).expect("base64 is ASCII"),
-        subprotocols: to_strings("Sec-WebSocket-Protocol")?,
+        subprotocols,
         extensions: to_strings("Sec-WebSocket-Extensions")?,
     })
 }
@@ -315,6 +321,10 @@ mod tests {
         assert_eq!(validate_request(&no_host), Err(HandshakeError::MissingHeader("Host")));
         let r = validate_request(&request(&[("Sec-WebSocket-Protocol", "chat, superchat")])).unwrap();
         assert_eq!(r.subprotocols, ["chat", "superchat"]);
+        assert_eq!(
+            validate_request(&request(&[("Sec-WebSocket-Protocol", "chat, chaigin: http://example.com")])),
+            Err(HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"))
+        );
     }
 
     #[test]
