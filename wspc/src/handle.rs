@@ -257,8 +257,8 @@ impl Handle {
         }
     }
 
-    /// Marks a handle open without a handshake, for when the upgrade happened elsewhere.
-    /// `deflate`: parameters negotiated elsewhere.
+    /// Marks a handle open without a handshake, for when the upgrade happened elsewhere
+    /// (no extension is in force then).
     pub fn open_without_handshake(&mut self) -> Result<()> {
         if !matches!(self.state, State::Created) {
             return Err(Misuse::WrongState("the handshake already began").into());
@@ -354,13 +354,7 @@ impl Handle {
     /// `WebSocketCompleteAction`. Tokens of `NoAction`, stale tokens and repeated
     /// completions are ignored.
     pub fn complete_action(&mut self, token: ActionToken, bytes: usize) {
-        match token.queue {
-            QUEUE_SEND => {
-                self.send.complete(token, bytes);
-            }
-            QUEUE_RECV => self.recv.complete(token, bytes),
-            _ => {}
-        }
+        self.complete_action_reclaim(token, bytes);
     }
 
     /// Like `complete_action`, giving back the payload when a send completes (to reuse an

@@ -176,9 +176,9 @@ pub fn validate_request(headers: &[Header<'_>]) -> Result<ClientRequest, Handsha
         Ok(k) if k.len() == 16 => {}
         _ => return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Key")),
     }
-    let to_strings = |name: &str| -> Result<Vec<String>, HandshakeError> {
+    let to_strings = |name: &'static str| -> Result<Vec<String>, HandshakeError> {
         let Some(v) = header_values(headers, name) else { return Ok(Vec::new()) };
-        let s = String::from_utf8(v).map_err(|_| HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"))?;
+        let s = String::from_utf8(v).map_err(|_| HandshakeError::InvalidHeader(name))?;
         Ok(s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect())
     };
     let subprotocols = to_strings("Sec-WebSocket-Protocol")?;

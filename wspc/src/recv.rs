@@ -541,26 +541,34 @@ impl ReceiveHalf {
         self.step_data()
     }
 
+    /// Unmasks the bytes of the current frame that arrived since the last call. Returns the
+    /// frame's bytes now in the buffer and the buffer range that was just unmasked.
+    fn unmask_fresh(&mut self) -> (usize, std::ops::Range<usize>) {
+        let f = self.frame.as_mut().expect("a data frame is current");
+        let avail = ((self.end - self.start) as u64).min(f.remaining) as usize;
+        let fresh = self.start + f.ready.min(avail)..self.start + avail;
+        if !fresh.is_empty() {
+            let bytes = self.buf.slice_mut(fresh.start, fresh.len());
+            if let Some(k) = f.mask {
+                apply_mask(bytes, k, (f.unmasked % 4) as usize);
+            }
+            f.unmasked += bytes.len() as u64;
+            f.ready = avail;
+        }
+        (avail, fresh)
+    }
+
     /// Hands out (part of) the current uncompressed data frame.
     fn step_data(&mut self) -> Result<Step, ProtocolError> {
+        let text = self.message.as_ref().expect("a message is current").text;
+        let (avail, fresh) = self.unmask_fresh();
+        if text && self.verify_utf8 && self.utf8.feed(self.buf.slice(fresh.start, fresh.len())).is_err() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
         let f = self.frame.as_mut().expect("a data frame is current");
-        let m = self.message.as_ref().expect("a message is current");
-        let text = m.text;
-        let avail = ((self.end - self.start) as u64).min(f.remaining) as usize;
         let ends_frame = avail as u64 == f.remaining;
         if avail == 0 && !ends_frame {
             return Ok(Step::NeedData);
-        }
-        if avail > f.ready {
-            let fresh = self.buf.slice_mut(self.start + f.ready, avail - f.ready);
-            if let Some(k) = f.mask {
-                apply_mask(fresh, k, (f.unmasked % 4) as usize);
-            }
-            f.unmasked += fresh.len() as u64;
-            if text && self.verify_utf8 && self.utf8.feed(fresh).is_err() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-            f.ready = avail;
         }
         let last = ends_frame && f.fin;
         if last && text && self.verify_utf8 && self.utf8.finish().is_err() {
@@ -611,17 +619,9 @@ impl ReceiveHalf {
     /// Inflates (part of) the current compressed message and hands out what comes out.
     #[cfg(feature = "deflate")]
     fn step_compressed(&mut self) -> Result<Step, ProtocolError> {
-        let f = self.frame.as_mut().expect("a data frame is current");
         let text = self.message.as_ref().expect("a message is current").text;
-        let avail = ((self.end - self.start) as u64).min(f.remaining) as usize;
-        if avail > f.ready {
-            let fresh = self.buf.slice_mut(self.start + f.ready, avail - f.ready);
-            if let Some(k) = f.mask {
-                apply_mask(fresh, k, (f.unmasked % 4) as usize);
-            }
-            f.unmasked += fresh.len() as u64;
-            f.ready = avail;
-        }
+        let (avail, _) = self.unmask_fresh();
+        let f = self.frame.as_mut().expect("a data frame is current");
         let frame_end = avail as u64 == f.remaining;
         let message_end = frame_end && f.fin;
         let inflater = self.inflate.as_mut().expect("compressed implies an inflater");

@@ -25,6 +25,17 @@ pub enum SendBuffer {
     },
 }
 
+impl SendOp {
+    /// Bytes of status code before the body (2 for a close with a status).
+    fn prefix(&self) -> usize {
+        if self.close_status.is_some() {
+            2
+        } else {
+            0
+        }
+    }
+}
+
 struct SendOp {
     ty: BufferType,
     context: usize,
@@ -37,8 +48,6 @@ struct SendOp {
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     compressed: bool,
     mask: Option<[u8; 4]>,
-    /// Bytes of status code before the body (2 for a close with a status).
-    prefix: usize,
     header_done: bool,
     sent: usize,
     done: bool,
@@ -202,7 +211,6 @@ impl SendHalf {
             rsv1,
             compressed,
             mask,
-            prefix: if close_status.is_some() { 2 } else { 0 },
             header_done: false,
             sent: 0,
             done: false,
@@ -275,8 +283,8 @@ impl SendHalf {
         let remaining = body.len() - op.sent;
         let mut use_body_direct = false;
         let (head, body_now) = if !op.header_done {
-            let frame_len = (op.prefix + body.len()) as u64;
-            debug_assert!(header_len(frame_len, op.mask.is_some()) + op.prefix <= cap);
+            let frame_len = (op.prefix() + body.len()) as u64;
+            debug_assert!(header_len(frame_len, op.mask.is_some()) + op.prefix() <= cap);
             let out = self.buf.slice_mut(0, cap);
             let mut p = encode_header(&mut out[..MAX_HEADER_LEN], op.fin, op.rsv1, op.opcode, op.mask, frame_len);
             if let Some(status) = op.close_status {
@@ -289,7 +297,7 @@ impl SendHalf {
                     &mut out[p..p + n],
                     &body[op.sent..op.sent + n],
                     op.mask.unwrap_or([0; 4]),
-                    op.prefix + op.sent,
+                    op.prefix() + op.sent,
                 );
                 (p + n, n)
             } else if slots >= 2 {
@@ -301,17 +309,14 @@ impl SendHalf {
         } else if masked_copy {
             let n = remaining.min(cap);
             let key = op.mask.expect("masked_copy implies a key");
-            copy_masked(self.buf.slice_mut(0, n), &body[op.sent..op.sent + n], key, op.prefix + op.sent);
+            copy_masked(self.buf.slice_mut(0, n), &body[op.sent..op.sent + n], key, op.prefix() + op.sent);
             (n, n)
         } else {
             use_body_direct = true;
             (0, remaining)
         };
         let had_header = !op.header_done;
-        let token = {
-            self.seq = self.seq.wrapping_add(1);
-            ActionToken { queue: QUEUE_SEND, seq: self.seq }
-        };
+        let token = self.next_token();
         self.in_flight = Some(InFlight::Network {
             lent: head + if use_body_direct { body_now } else { 0 },
             body: body_now,
