@@ -38,7 +38,7 @@ pub struct AutobahnArgs {
 /// The client options used for every case: 64 MiB limits (case 9.x sends 16 MiB frames)
 /// and, with `deflate`, two offers in one header and every message compressed.
 pub fn client_options(deflate: bool) -> ClientOptions {
-    let mut config = Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
+    let mut config = Config::default();
     if deflate {
         let offers = vec![
             DeflateOffer { client_max_window_bits: Some(None), ..Default::default() },

@@ -40,7 +40,7 @@ async fn main() {
     }
     let base = base.unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let base = base.trim_end_matches('/');
-    let mut config = Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
+    let mut config = Config::default();
     if deflate {
         let offers = vec![
             DeflateOffer { client_max_window_bits: Some(None), ..Default::default() },

@@ -32,8 +32,7 @@ fn main() {
     // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
     // uncompressed text on a permessage-deflate connection.
     let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::default() });
-    let config =
-        Config::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20)).deflate_config(deflate);
+    let config = Config::default().deflate_config(deflate);
     let listener = TcpListener::bind(&addr).unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)

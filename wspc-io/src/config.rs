@@ -4,8 +4,10 @@ use std::time::Duration;
 
 /// Default largest message accepted: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE: u64 = 64 << 20;
-/// Default largest frame accepted: 16 MiB.
-pub const DEFAULT_MAX_FRAME: u64 = 16 << 20;
+/// Default largest frame accepted: the message limit. A frame is checked as it is on the
+/// wire, so under permessage-deflate an incompressible message's one frame is a little
+/// longer than the message; the message limit already bounds memory.
+pub const DEFAULT_MAX_FRAME: u64 = DEFAULT_MAX_MESSAGE;
 /// Default most frames per message: 1 Mi (a 4 MiB message in 64-byte frames is 64 Ki).
 pub const DEFAULT_MAX_FRAGMENTS: u64 = 1 << 20;
 /// Default handshake timeout: 10 s.

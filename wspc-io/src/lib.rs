@@ -12,7 +12,7 @@
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
-//! Limits default to 64 MiB per message, 16 MiB per frame, 1 Mi frames per message, a
+//! Limits default to 64 MiB per message and per frame, 1 Mi frames per message, a
 //! 16 KiB / 64-line HTTP head and a 10 s handshake timeout ([`Config`]).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
