@@ -5,7 +5,9 @@
 //! Echoes every text and binary message (up to 64 MiB), answers pings, echoes the close
 //! code. permessage-deflate is accepted when a client offers it unless `--no-deflate` is
 //! given (`--deflate` is the default). With `--cert`/`--key` it serves `wss://`.
-//! Prints `listening on ADDR` once bound.
+//! Prints `listening on ADDR` once bound. Runs on one thread (tokio's current-thread
+//! runtime), like the other servers of the benchmark suite; run one process per core to use
+//! more.
 
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -64,7 +66,7 @@ async fn serve(tcp: TcpStream, opts: Arc<Opts>, tls: Option<tokio_rustls::TlsAcc
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = None;
