@@ -3,8 +3,10 @@
 # server x cell with the server pinned to CPU 0 and `wspc bench` to CPU 1, measures RSS with
 # 10,000 idle connections, and writes BENCHMARKS.md at the repository root.
 #
-# Usage: benches/run.sh [-d SECS] [-w SECS] [-n IDLE] [-s SERVER,...] [-o FILE]
+# Usage: benches/run.sh [-d SECS] [-w SECS] [-r ROUNDS] [-n IDLE] [-s SERVER,...] [-o FILE]
 #   -d  measured seconds per cell (default 5; env BENCH_DURATION)
+#   -r  rounds (default 1; env BENCH_ROUNDS): every cell is measured this many times, the
+#       servers taking turns within a cell, and the tables show each server's median round
 #   -w  warm-up seconds per cell, not counted (default 1; env BENCH_WARMUP)
 #   -n  idle connections for the RSS test (default 10000; 0 skips it; env BENCH_IDLE)
 #   -s  only these servers (comma-separated names as in the tables)
@@ -21,19 +23,21 @@ cd "$ROOT"
 COMMAND="benches/run.sh${*:+ $*}"
 
 DURATION=${BENCH_DURATION:-5}
+ROUNDS=${BENCH_ROUNDS:-1}
 WARMUP=${BENCH_WARMUP:-1}
 IDLE=${BENCH_IDLE:-10000}
 CONNS=${BENCH_CONNECTIONS:-100}
 ONLY=""
 OUT="$ROOT/BENCHMARKS.md"
-while getopts "d:w:n:s:o:h" opt; do
+while getopts "d:w:r:n:s:o:h" opt; do
     case $opt in
         d) DURATION=$OPTARG ;;
+        r) ROUNDS=$OPTARG ;;
         w) WARMUP=$OPTARG ;;
         n) IDLE=$OPTARG ;;
         s) ONLY=",$OPTARG," ;;
         o) OUT=$OPTARG ;;
-        *) sed -n '2,15p' "$0"; exit 2 ;;
+        *) sed -n '2,18p' "$0"; exit 2 ;;
     esac
 done
 
@@ -124,30 +128,36 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 T0=$(date +%s)
 
 # --- throughput cells ----------------------------------------------------------------------
-for entry in "${SERVERS[@]}"; do
-    IFS='|' read -r name bin mode <<<"$entry"
-    if [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]]; then continue; fi
-    if [ ! -x "$bin" ]; then
-        log "skipping $name: $bin is missing"
-        echo "$name: skipped, $bin not built" >>"$NOTES"
-        continue
-    fi
-    raw=()
-    [ "$mode" = raw ] && raw=(--raw)
-    for cell in "${CELLS[@]}"; do
-        read -r size k <<<"$cell"
+# Round by round, cell by cell, the servers take turns, so that a slow spell of the shared
+# machine hits every server of a cell alike rather than one server's whole row.
+for round in $(seq "$ROUNDS"); do
+for cell in "${CELLS[@]}"; do
+    read -r size k <<<"$cell"
+    for entry in "${SERVERS[@]}"; do
+        IFS='|' read -r name bin mode <<<"$entry"
+        if [ -n "$ONLY" ] && [[ "$ONLY" != *",$name,"* ]]; then continue; fi
+        if [ ! -x "$bin" ]; then
+            if [ "$round" = 1 ] && [ "$cell" = "${CELLS[0]}" ]; then
+                log "skipping $name: $bin is missing"
+                echo "$name: skipped, $bin not built" >>"$NOTES"
+            fi
+            continue
+        fi
+        raw=()
+        [ "$mode" = raw ] && raw=(--raw)
         start_server "$bin" || { echo "$name: server failed to start" >>"$NOTES"; continue; }
-        log "$name: $size B x $k in flight"
+        log "round $round/$ROUNDS: $name: $size B x $k in flight"
         out=$("${PRIO[@]}" taskset -c 1 "$WSPC" bench "ws://$ADDR/" -c "$CONNS" -s "$size" -k "$k" \
             -d "${DURATION}s" --warmup "${WARMUP}s" -t 1 --server-pid "$SERVER_PID" --json -q "${raw[@]}" \
             2>"$RESULTS/bench.err") || true
         if [ -z "$out" ]; then
             out=$(jq -cn --arg e "$(head -c 300 "$RESULTS/bench.err")" '{failed: $e}')
         fi
-        jq -c --arg name "$name" --argjson size "$size" --argjson k "$k" \
-            '. + {server_name: $name, cell_size: $size, cell_k: $k}' <<<"$out" >>"$JSONL"
+        jq -c --arg name "$name" --argjson size "$size" --argjson k "$k" --argjson round "$round" \
+            '. + {server_name: $name, cell_size: $size, cell_k: $k, round: $round}' <<<"$out" >>"$JSONL"
         stop_server
     done
+done
 done
 
 # --- idle connections ----------------------------------------------------------------------
@@ -195,6 +205,6 @@ ELAPSED=$(($(date +%s) - T0))
 python3 "$ROOT/benches/report.py" \
     --cells "$JSONL" --idle "$IDLEJ" --notes "$NOTES" --out "$OUT" \
     --command "$COMMAND" --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNS" \
-    --sched "$SCHED" --load-start "$LOAD_START" --load-end "$LOAD_END" --elapsed "$ELAPSED" \
+    --rounds "$ROUNDS" --sched "$SCHED" --load-start "$LOAD_START" --load-end "$LOAD_END" --elapsed "$ELAPSED" \
     --idle-count "$IDLE"
 log "wrote $OUT"
