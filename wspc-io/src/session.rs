@@ -170,11 +170,11 @@ impl Session {
         if let Some(e) = &self.write_error {
             return Err(e.duplicate());
         }
-        let (ty, buf) = match msg {
-            Message::Text(s) => (BufferType::Utf8Message, Some(SendBuffer::Data(s.into_bytes().into()))),
-            Message::Binary(b) => (BufferType::BinaryMessage, Some(SendBuffer::Data(b.into()))),
-            Message::Ping(b) => (BufferType::PingPong, Some(SendBuffer::Data(b.into()))),
-            Message::Pong(b) => (BufferType::UnsolicitedPong, Some(SendBuffer::Data(b.into()))),
+        let (ty, data) = match msg {
+            Message::Text(s) => (BufferType::Utf8Message, s.into_bytes()),
+            Message::Binary(b) => (BufferType::BinaryMessage, b),
+            Message::Ping(b) => (BufferType::PingPong, b),
+            Message::Pong(b) => (BufferType::UnsolicitedPong, b),
             Message::Close(c) => {
                 if self.close_sent {
                     return Ok(());
@@ -188,7 +188,25 @@ impl Session {
         if self.close_sent && ty.is_data() {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
-        self.send_frame(ty, buf)
+        self.send_data(ty, data)
+    }
+
+    /// Sends a data frame or control frame: small ones are encoded straight into the write
+    /// buffer when nothing is queued before them, the rest go through the send queue.
+    fn send_data(&mut self, ty: BufferType, data: Vec<u8>) -> Result<()> {
+        if data.len() < DIRECT_MIN
+            && !self.send_busy
+            && self.control.is_empty()
+            && self.direct.is_none()
+            && self.write_error.is_none()
+        {
+            // `false`: the receive side is writing an automatic pong; queue behind it.
+            if self.handle.send_now(ty, &data, &mut self.out)? {
+                self.recycle(data);
+                return Ok(());
+            }
+        }
+        self.send_frame(ty, Some(SendBuffer::Data(data.into())))
     }
 
     /// Queues one frame of a fragmented message.
@@ -196,7 +214,7 @@ impl Session {
         if self.close_sent {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
-        self.send_frame(BufferType::data(text, last), Some(SendBuffer::Data(data.into())))
+        self.send_data(BufferType::data(text, last), data)
     }
 
     fn send_frame(&mut self, ty: BufferType, buf: Option<SendBuffer>) -> Result<()> {

@@ -315,6 +315,13 @@ impl Handle {
         self.send(ty, Some(SendBuffer::Data(payload.into())), context)
     }
 
+    /// Encodes one data frame, ping or pong straight into `out` (a Rust-only shortcut for
+    /// callers with their own write buffer). See [`SendHalf::send_now`].
+    pub fn send_now(&mut self, ty: BufferType, payload: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        self.session()?;
+        self.send.send_now(ty, payload, out)
+    }
+
     /// `WebSocketReceive` with a NULL buffer: queues one receive.
     pub fn receive(&mut self, context: usize) -> Result<()> {
         self.session()?;

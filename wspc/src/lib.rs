@@ -143,6 +143,11 @@
 //!   is writing a frame (so an automatic pong never lands inside a data frame) and the
 //!   abort/close flags. A single-threaded user pays one uncontended compare-and-swap per
 //!   frame.
+//! - Rust-only shortcut for callers that gather frames into their own write buffer:
+//!   [`Handle::send_now`] / [`SendHalf::send_now`] encode a whole data frame, ping or pong
+//!   into a `Vec<u8>` at once (the same bytes and state changes as `send` and its actions,
+//!   without an operation, token or completion); it declines while an automatic pong is
+//!   being written.
 //!
 //! ## Memory
 //! A handle allocates once: receive buffer + 144 bytes (pong frame) and the send buffer

@@ -2,7 +2,7 @@
 
 use crate::action::{Action, ActionToken, Payload, SendBuffers};
 use crate::codec::frame::{encode_header, header_len, OpCode, MAX_HEADER_LEN};
-use crate::codec::mask::copy_masked;
+use crate::codec::mask::{apply_mask, copy_masked};
 use crate::config::Role;
 use crate::error::{Misuse, Result};
 use crate::region::{MaskKeys, Region, Shared, WIRE_SEND};
@@ -125,10 +125,8 @@ impl SendHalf {
         self.close_sent
     }
 
-    /// Queues one send (`WebSocketSend`). `buffer` must be `None` or `Data` for pings and
-    /// pongs (at most 125 bytes; Windows only allows `None`), `Data` for data types, and
-    /// `None` (an empty close) or `Close` for a close.
-    pub fn send(&mut self, ty: BufferType, buffer: Option<SendBuffer>, context: usize) -> Result<()> {
+    /// Refusals common to every send: aborted, cut wire, a send already pending.
+    fn check_idle(&self) -> Result<()> {
         if self.shared.is_aborted() {
             return Err(Misuse::Aborted.into());
         }
@@ -138,6 +136,71 @@ impl SendHalf {
         if self.op.is_some() {
             return Err(Misuse::AlreadyPending.into());
         }
+        Ok(())
+    }
+
+    /// The opcode of a data frame of type `ty`, given the message in progress.
+    fn data_opcode(&self, ty: BufferType) -> Result<OpCode> {
+        let text = ty.is_text();
+        match self.message {
+            None if text => Ok(OpCode::Text),
+            None => Ok(OpCode::Binary),
+            Some(t) if t == text => Ok(OpCode::Continuation),
+            Some(_) => Err(Misuse::WrongState("text and binary mixed in one message").into()),
+        }
+    }
+
+    /// The opcode of a ping or pong of type `ty` with a `len`-byte payload.
+    fn control_opcode(ty: BufferType, len: usize) -> Result<OpCode> {
+        if len > MAX_CONTROL_PAYLOAD {
+            return Err(Misuse::InvalidArgument("ping/pong payload over 125 bytes").into());
+        }
+        Ok(if ty == BufferType::PingPong { OpCode::Ping } else { OpCode::Pong })
+    }
+
+    /// Everything decided once a send is accepted: the message and close state move on, the
+    /// payload is compressed when deflate applies, and a mask key is drawn. Returns
+    /// `(fin, rsv1, compressed, mask, prev_message)`.
+    #[allow(clippy::type_complexity)]
+    fn begin_frame(
+        &mut self,
+        ty: BufferType,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<(bool, bool, bool, Option<[u8; 4]>, Option<bool>)> {
+        let prev_message = self.message;
+        let fin = !ty.is_data() || ty.is_message_end();
+        #[allow(unused_mut)]
+        let (mut rsv1, mut compressed) = (false, false);
+        #[cfg(feature = "deflate")]
+        if ty.is_data() {
+            if let Some(d) = self.deflate.as_mut() {
+                let first = opcode != OpCode::Continuation;
+                (rsv1, compressed) = d.compress(payload, first, fin)?;
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = payload;
+        if ty.is_data() {
+            self.message = if fin { None } else { Some(ty.is_text()) };
+        }
+        if opcode == OpCode::Close {
+            self.close_sent = true;
+            self.shared.set_close_sent();
+        }
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client if self.zero_mask => Some([0; 4]),
+            Role::Client => Some(self.keys.next()),
+        };
+        Ok((fin, rsv1, compressed, mask, prev_message))
+    }
+
+    /// Queues one send (`WebSocketSend`). `buffer` must be `None` or `Data` for pings and
+    /// pongs (at most 125 bytes; Windows only allows `None`), `Data` for data types, and
+    /// `None` (an empty close) or `Close` for a close.
+    pub fn send(&mut self, ty: BufferType, buffer: Option<SendBuffer>, context: usize) -> Result<()> {
+        self.check_idle()?;
         let (payload, close_status, opcode) = match (ty, buffer) {
             (BufferType::Close, None) => (Payload::EMPTY, None, OpCode::Close),
             (BufferType::Close, Some(SendBuffer::Close { status, reason })) => {
@@ -155,22 +218,14 @@ impl SendHalf {
             (BufferType::PingPong | BufferType::UnsolicitedPong, b) => {
                 let p = match b {
                     None => Payload::EMPTY,
-                    Some(SendBuffer::Data(p)) if p.len() <= MAX_CONTROL_PAYLOAD => p,
-                    Some(_) => return Err(Misuse::InvalidArgument("ping/pong payload over 125 bytes").into()),
+                    Some(SendBuffer::Data(p)) => p,
+                    Some(_) => return Err(Misuse::InvalidArgument("a ping or pong takes data, not a status").into()),
                 };
-                let op = if ty == BufferType::PingPong { OpCode::Ping } else { OpCode::Pong };
+                let op = Self::control_opcode(ty, p.len())?;
                 (p, None, op)
             }
             (_, Some(SendBuffer::Data(p))) => {
-                let text = ty.is_text();
-                let op = match self.message {
-                    None if text => OpCode::Text,
-                    None => OpCode::Binary,
-                    Some(t) if t == text => OpCode::Continuation,
-                    Some(_) => {
-                        return Err(Misuse::WrongState("text and binary mixed in one message").into());
-                    }
-                };
+                let op = self.data_opcode(ty)?;
                 (p, None, op)
             }
             (_, _) => return Err(Misuse::InvalidArgument("data send without a buffer").into()),
@@ -178,29 +233,7 @@ impl SendHalf {
         if self.close_sent && !matches!(opcode, OpCode::Ping | OpCode::Pong) {
             return Err(Misuse::WrongState("a close was already sent").into());
         }
-        let prev_message = self.message;
-        let fin = !ty.is_data() || ty.is_message_end();
-        if ty.is_data() {
-            self.message = if fin { None } else { Some(ty.is_text()) };
-        }
-        if opcode == OpCode::Close {
-            self.close_sent = true;
-            self.shared.set_close_sent();
-        }
-        #[allow(unused_mut)]
-        let (mut rsv1, mut compressed) = (false, false);
-        #[cfg(feature = "deflate")]
-        if ty.is_data() {
-            if let Some(d) = self.deflate.as_mut() {
-                let first = opcode != OpCode::Continuation;
-                (rsv1, compressed) = d.compress(payload.as_slice(), first, fin)?;
-            }
-        }
-        let mask = match self.role {
-            Role::Server => None,
-            Role::Client if self.zero_mask => Some([0; 4]),
-            Role::Client => Some(self.keys.next()),
-        };
+        let (fin, rsv1, compressed, mask, prev_message) = self.begin_frame(ty, opcode, payload.as_slice())?;
         self.op = Some(SendOp {
             ty,
             context,
@@ -218,6 +251,59 @@ impl SendHalf {
             prev_message,
         });
         Ok(())
+    }
+
+    /// A Rust-only shortcut for callers that gather frames into their own write buffer:
+    /// encodes one data frame, ping or unsolicited pong with `payload` and appends the
+    /// whole frame to `out` at once. The frame is exactly what [`send`](Self::send)
+    /// followed by its `SendToNetwork` actions would produce (same header, masking,
+    /// compression and message state), without a queued operation, token or completion:
+    /// the send is complete when this returns `Ok(true)`.
+    ///
+    /// Returns `Ok(false)`, having changed nothing, while the receive half is writing an
+    /// automatic pong (the caller must write what it has gathered first, or queue the frame
+    /// with `send`). Refuses what `send` refuses, and closes (use `send` for a close): a
+    /// send already pending is [`Misuse::AlreadyPending`].
+    pub fn send_now(&mut self, ty: BufferType, payload: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        self.check_idle()?;
+        let opcode = match ty {
+            BufferType::Close => return Err(Misuse::InvalidArgument("send_now does not send a close").into()),
+            BufferType::PingPong | BufferType::UnsolicitedPong => Self::control_opcode(ty, payload.len())?,
+            _ => self.data_opcode(ty)?,
+        };
+        if self.close_sent && ty.is_data() {
+            return Err(Misuse::WrongState("a close was already sent").into());
+        }
+        if !self.shared.try_acquire_wire(WIRE_SEND) {
+            return Ok(false);
+        }
+        let r = self.begin_frame(ty, opcode, payload);
+        let (fin, rsv1, compressed, mask, _) = match r {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.shared.release_wire(WIRE_SEND);
+                return Err(e);
+            }
+        };
+        #[cfg(feature = "deflate")]
+        let body =
+            if compressed { self.deflate.as_ref().expect("compressed implies a compressor").output() } else { payload };
+        #[cfg(not(feature = "deflate"))]
+        let body = {
+            let _ = compressed;
+            payload
+        };
+        let mut hdr = [0u8; MAX_HEADER_LEN];
+        let h = encode_header(&mut hdr, fin, rsv1, opcode, mask, body.len() as u64);
+        out.reserve(h + body.len());
+        out.extend_from_slice(&hdr[..h]);
+        let at = out.len();
+        out.extend_from_slice(body);
+        if let Some(k) = mask {
+            apply_mask(&mut out[at..], k, 0);
+        }
+        self.shared.release_wire(WIRE_SEND);
+        Ok(true)
     }
 
     fn next_token(&mut self) -> ActionToken {
