@@ -114,7 +114,7 @@
 //! | `S_OK`, `E_INVALID_PROTOCOL_*`, … | [`hresult`]; every [`Error`] has [`Error::hresult`] |
 //!
 //! ## Decisions where Windows is silent
-//! These follow the project's spec (its [REC] entries) unless noted.
+//! These follow the project's spec (its \[REC\] entries) unless noted.
 //! - A second outstanding send or receive: `E_INVALID_PROTOCOL_OPERATION`. A receive after a
 //!   close was received, a data send after a close was sent: the same.
 //! - Protocol errors: the receive side fails for good (every later `get_action` on it
