@@ -436,6 +436,27 @@ impl Session {
             if self.read.is_some() {
                 return Ok(RecvStep::Read);
             }
+            if piece.is_none() && !self.recv_posted && self.assembly.is_none() {
+                // A whole small message already in the buffer: taken in one step.
+                let mut v = self.take_buffer();
+                match self.handle.receive_now(&mut v) {
+                    Some(ty) if ty.is_text() => {
+                        if self.handle.receive_half().verifies_utf8() {
+                            // SAFETY: the engine validated this text (it verifies UTF-8).
+                            return Ok(RecvStep::Message(Message::Text(unsafe { String::from_utf8_unchecked(v) })));
+                        }
+                        match String::from_utf8(v) {
+                            Ok(s) => return Ok(RecvStep::Message(Message::Text(s))),
+                            Err(_) => {
+                                let e = wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8);
+                                return Err(self.fail_recv(e));
+                            }
+                        }
+                    }
+                    Some(_) => return Ok(RecvStep::Message(Message::Binary(v))),
+                    None => self.recycle(v),
+                }
+            }
             if !self.recv_posted {
                 if let Err(e) = self.handle.receive(0) {
                     let err = Error::Ws(e);

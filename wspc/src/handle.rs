@@ -322,6 +322,13 @@ impl Handle {
         self.send.send_now(ty, payload, out)
     }
 
+    /// Takes a whole buffered message without queuing a receive (a Rust-only shortcut).
+    /// See [`ReceiveHalf::receive_now`].
+    pub fn receive_now(&mut self, out: &mut Vec<u8>) -> Option<BufferType> {
+        self.session().ok()?;
+        self.recv.receive_now(out)
+    }
+
     /// `WebSocketReceive` with a NULL buffer: queues one receive.
     pub fn receive(&mut self, context: usize) -> Result<()> {
         self.session()?;

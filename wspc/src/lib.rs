@@ -147,7 +147,10 @@
 //!   [`Handle::send_now`] / [`SendHalf::send_now`] encode a whole data frame, ping or pong
 //!   into a `Vec<u8>` at once (the same bytes and state changes as `send` and its actions,
 //!   without an operation, token or completion); it declines while an automatic pong is
-//!   being written.
+//!   being written. [`Handle::receive_now`] / [`ReceiveHalf::receive_now`] are the receive
+//!   side's counterpart: a whole unfragmented, uncompressed message already in the buffer is
+//!   appended to the caller's vector in one step; anything else (controls, fragments,
+//!   partial frames, errors) is left to the queued path.
 //!
 //! ## Memory
 //! A handle allocates once: receive buffer + 144 bytes (pong frame) and the send buffer

@@ -659,6 +659,68 @@ impl ReceiveHalf {
         Ok(Step::NeedData)
     }
 
+    /// True when received text is checked to be UTF-8 (the default; see
+    /// `Config::disable_utf8_verification`).
+    pub fn verifies_utf8(&self) -> bool {
+        self.verify_utf8
+    }
+
+    /// A Rust-only shortcut for callers that assemble whole messages: when no receive is
+    /// queued and the buffer already holds one complete, unfragmented, uncompressed text or
+    /// binary message, appends its payload (unmasked and, for text, validated) to `out`,
+    /// consumes the frame and returns the message's type (`Utf8Message` or
+    /// `BinaryMessage`). What arrives is exactly what `receive` and its actions would have
+    /// delivered for that frame.
+    ///
+    /// Returns `None`, having changed nothing, in every other case: nothing or only part of
+    /// a frame buffered, a control frame, a fragment, a compressed message, a receive
+    /// already queued, and any frame that breaks the protocol or a limit (the normal path
+    /// then reports it with its close code). `out` is left as it was then.
+    pub fn receive_now(&mut self, out: &mut Vec<u8>) -> Option<BufferType> {
+        if self.start == self.end
+            || self.op.is_some()
+            || self.in_flight.is_some()
+            || self.pong_len.is_some()
+            || self.failed.is_some()
+            || self.close_received
+            || self.frame.is_some()
+            || self.message.is_some()
+            || self.shared.is_aborted()
+        {
+            return None;
+        }
+        let avail = self.buf.slice(self.start, self.end - self.start);
+        let h = parse_header(avail, false).ok()??;
+        let text = match h.opcode {
+            OpCode::Text => true,
+            OpCode::Binary => false,
+            _ => return None,
+        };
+        let masked_ok = match (self.role, h.mask) {
+            (Role::Server, None) => self.accept_unmasked,
+            (Role::Client, Some(_)) => false,
+            _ => true,
+        };
+        let total = h.header_len as u64 + h.len;
+        if !h.fin || h.rsv1 || !masked_ok || total > avail.len() as u64 || self.check_limits(h.len, true).is_err() {
+            return None;
+        }
+        let len = h.len as usize;
+        let payload = &avail[h.header_len..h.header_len + len];
+        let at = out.len();
+        out.reserve(len);
+        out.extend_from_slice(payload);
+        if let Some(k) = h.mask {
+            apply_mask(&mut out[at..], k, 0);
+        }
+        if text && self.verify_utf8 && simdutf8::basic::from_utf8(&out[at..]).is_err() {
+            out.truncate(at);
+            return None;
+        }
+        self.start += h.header_len + len;
+        Some(if text { BufferType::Utf8Message } else { BufferType::BinaryMessage })
+    }
+
     fn build_pong(&mut self, payload_at: usize, len: usize) {
         let mask = match self.role {
             Role::Server => None,
