@@ -351,19 +351,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// Arms the timer for the earliest deadline; Ready when it has passed.
+    ///
+    /// A deadline that moved later (the keepalive after every read) leaves the armed timer
+    /// alone: when it fires early it is re-armed then. That saves a timer-wheel update per
+    /// message; only an earlier deadline re-arms at once.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let due = earliest(self.ka.as_ref().map(KeepaliveState::deadline), self.close_deadline);
         let Some(due) = due else { return Poll::Pending };
         let at = TokioInstant::from_std(due);
-        match &mut self.timer {
+        let t = match &mut self.timer {
             Some(t) => {
-                if t.deadline() != at {
+                if t.deadline() > at {
                     t.as_mut().reset(at);
                 }
+                t
             }
-            None => self.timer = Some(Box::pin(::tokio::time::sleep_until(at))),
+            slot => slot.insert(Box::pin(::tokio::time::sleep_until(at))),
+        };
+        loop {
+            ready!(t.as_mut().poll(cx));
+            if t.deadline() >= at {
+                return Poll::Ready(());
+            }
+            t.as_mut().reset(at);
         }
-        self.timer.as_mut().expect("set above").as_mut().poll(cx)
     }
 
     /// A deadline passed: keepalive ping or failure, or the close timeout.
