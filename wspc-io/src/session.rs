@@ -26,7 +26,9 @@ struct Direct {
 }
 
 struct PendingRead {
-    token: ActionToken,
+    /// The `ReceiveFromNetwork` being served, or `None` for a read into the engine's free
+    /// buffer space without a queued receive (`Handle::read_space`).
+    token: Option<ActionToken>,
     ptr: *mut u8,
     len: usize,
 }
@@ -381,20 +383,35 @@ impl Session {
     /// `n` bytes were read into [`read_buf`](Self::read_buf); 0 is the end of the stream.
     pub(crate) fn read_done(&mut self, n: usize) {
         let r = self.read.take().expect("a read is pending");
+        let Some(token) = r.token else {
+            self.handle.commit_read(n);
+            if n == 0 {
+                self.eof = true;
+                self.recv_error = Some(Error::ConnectionReset);
+            } else {
+                self.activity = true;
+            }
+            return;
+        };
         if n == 0 {
             self.eof = true;
             self.cancelling = true;
         } else {
             self.activity = true;
         }
-        self.handle.complete_action(r.token, n.min(r.len));
+        self.handle.complete_action(token, n.min(r.len));
     }
 
     /// The transport failed while reading.
     pub(crate) fn read_failed(&mut self, e: Error) {
         if let Some(r) = self.read.take() {
-            self.cancelling = true;
-            self.handle.complete_action(r.token, 0);
+            match r.token {
+                Some(token) => {
+                    self.cancelling = true;
+                    self.handle.complete_action(token, 0);
+                }
+                None => self.handle.commit_read(0),
+            }
         }
         if self.recv_error.is_none() {
             self.recv_error = Some(e);
@@ -456,6 +473,23 @@ impl Session {
                     Some(_) => return Ok(RecvStep::Message(Message::Binary(v))),
                     None => self.recycle(v),
                 }
+                // Nothing whole buffered: read more before queuing a receive, so that the
+                // next message can be taken whole too.
+                if let Some(space) = self.handle.read_space() {
+                    if self.prefix_pos < self.prefix.len() {
+                        let n = (self.prefix.len() - self.prefix_pos).min(space.len());
+                        space[..n].copy_from_slice(&self.prefix[self.prefix_pos..self.prefix_pos + n]);
+                        self.prefix_pos += n;
+                        if self.prefix_pos == self.prefix.len() {
+                            self.prefix = Vec::new();
+                            self.prefix_pos = 0;
+                        }
+                        self.handle.commit_read(n);
+                        continue;
+                    }
+                    self.read = Some(PendingRead { token: None, ptr: space.as_mut_ptr(), len: space.len() });
+                    return Ok(RecvStep::Read);
+                }
             }
             if !self.recv_posted {
                 if let Err(e) = self.handle.receive(0) {
@@ -482,7 +516,7 @@ impl Session {
                         self.handle.complete_action(token, n);
                         continue;
                     }
-                    self.read = Some(PendingRead { token, ptr: buffer.as_mut_ptr(), len: buffer.len() });
+                    self.read = Some(PendingRead { token: Some(token), ptr: buffer.as_mut_ptr(), len: buffer.len() });
                     return Ok(RecvStep::Read);
                 }
                 Action::SendToNetwork { token, buffers, .. } => {

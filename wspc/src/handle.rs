@@ -329,6 +329,18 @@ impl Handle {
         self.recv.receive_now(out)
     }
 
+    /// Free receive-buffer space to read into without queuing a receive (a Rust-only
+    /// shortcut). See [`ReceiveHalf::read_space`].
+    pub fn read_space(&mut self) -> Option<&mut [u8]> {
+        self.session().ok()?;
+        self.recv.read_space()
+    }
+
+    /// Ends a read into [`read_space`](Self::read_space). See [`ReceiveHalf::commit_read`].
+    pub fn commit_read(&mut self, n: usize) {
+        self.recv.commit_read(n)
+    }
+
     /// `WebSocketReceive` with a NULL buffer: queues one receive.
     pub fn receive(&mut self, context: usize) -> Result<()> {
         self.session()?;

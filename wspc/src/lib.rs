@@ -150,7 +150,9 @@
 //!   being written. [`Handle::receive_now`] / [`ReceiveHalf::receive_now`] are the receive
 //!   side's counterpart: a whole unfragmented, uncompressed message already in the buffer is
 //!   appended to the caller's vector in one step; anything else (controls, fragments,
-//!   partial frames, errors) is left to the queued path.
+//!   partial frames, errors) is left to the queued path. [`Handle::read_space`] /
+//!   [`ReceiveHalf::read_space`] let such a caller read from its transport into the empty
+//!   receive buffer before queuing a receive, so that what arrives can be taken whole.
 //!
 //! ## Memory
 //! A handle allocates once: receive buffer + 144 bytes (pong frame) and the send buffer

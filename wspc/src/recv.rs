@@ -42,9 +42,23 @@ enum Source {
 
 #[derive(Clone, Copy)]
 enum InFlight {
-    Read { at: usize, len: usize },
-    Pong { len: usize },
-    Deliver { consume: usize, close: bool, ends_frame: bool },
+    Read {
+        at: usize,
+        len: usize,
+    },
+    /// A read into the buffer's free space without a queued receive ([`ReceiveHalf::read_space`]).
+    Fill {
+        at: usize,
+        len: usize,
+    },
+    Pong {
+        len: usize,
+    },
+    Deliver {
+        consume: usize,
+        close: bool,
+        ends_frame: bool,
+    },
 }
 
 /// One chunk ready to hand out.
@@ -375,6 +389,9 @@ impl ReceiveHalf {
         if token.queue != QUEUE_RECV || token.seq != self.seq {
             return;
         }
+        if matches!(self.in_flight, Some(InFlight::Fill { .. })) {
+            return; // not a token's action: only `commit_read` ends it
+        }
         let Some(f) = self.in_flight.take() else { return };
         match f {
             InFlight::Read { at, len } => {
@@ -385,6 +402,7 @@ impl ReceiveHalf {
                     self.end += bytes.min(len);
                 }
             }
+            InFlight::Fill { .. } => unreachable!("returned above"),
             InFlight::Pong { len } => {
                 self.pong_len = None;
                 self.shared.release_wire(WIRE_RECV);
@@ -719,6 +737,47 @@ impl ReceiveHalf {
         }
         self.start += h.header_len + len;
         Some(if text { BufferType::Utf8Message } else { BufferType::BinaryMessage })
+    }
+
+    /// A Rust-only shortcut for callers that read from the transport themselves before
+    /// queuing a receive (with [`receive_now`](Self::receive_now) taking what arrives): the
+    /// whole receive buffer, when it holds nothing (it is attached if it was released).
+    /// Read into it, then call
+    /// [`commit_read`](Self::commit_read) with the count (0 when nothing was read, which is
+    /// not an end of stream here: the caller handles that). Until then no action is handed
+    /// out and no other read can start.
+    ///
+    /// `None` while bytes are buffered (they may hold a whole frame, such as a ping, that
+    /// must be handed out before waiting for more: take them with `receive_now` or the queued
+    /// path), while a receive is queued, an action is outstanding or an automatic pong waits,
+    /// and after a close, an error or an abort.
+    pub fn read_space(&mut self) -> Option<&mut [u8]> {
+        if self.start != self.end
+            || self.op.is_some()
+            || self.in_flight.is_some()
+            || self.pong_len.is_some()
+            || self.failed.is_some()
+            || self.close_received
+            || self.shared.is_aborted()
+        {
+            return None;
+        }
+        self.buf.ensure();
+        self.start = 0;
+        self.end = 0;
+        let (at, len) = (0, self.cap);
+        self.in_flight = Some(InFlight::Fill { at, len });
+        Some(self.buf.slice_mut(at, len))
+    }
+
+    /// `n` bytes were read into the space [`read_space`](Self::read_space) gave (more than
+    /// it gave are not counted). Does nothing when no such read is open.
+    pub fn commit_read(&mut self, n: usize) {
+        if let Some(InFlight::Fill { at, len }) = self.in_flight {
+            debug_assert_eq!(at, self.end);
+            self.in_flight = None;
+            self.end += n.min(len);
+        }
     }
 
     fn build_pong(&mut self, payload_at: usize, len: usize) {

@@ -17,7 +17,19 @@ enum Got {
 /// Reads `wire` into `h`, `step` bytes per read; with `shortcut`, tries `receive_now`
 /// before every queued receive. Returns what arrived, how many messages came through the
 /// shortcut, and the error that stopped the reader, if any.
-fn read_all(mut h: Handle, wire: &[u8], step: usize, shortcut: bool) -> (Vec<Got>, usize, Option<Error>) {
+fn read_all(h: Handle, wire: &[u8], step: usize, shortcut: bool) -> (Vec<Got>, usize, Option<Error>) {
+    read_all_mode(h, wire, step, shortcut, false)
+}
+
+/// `read_all`, and with `fill` the reader also reads into `read_space` (no queued receive)
+/// whenever the engine offers it.
+fn read_all_mode(
+    mut h: Handle,
+    wire: &[u8],
+    step: usize,
+    shortcut: bool,
+    fill: bool,
+) -> (Vec<Got>, usize, Option<Error>) {
     let mut got = Vec::new();
     let mut pos = 0;
     let mut pending = false;
@@ -33,6 +45,15 @@ fn read_all(mut h: Handle, wire: &[u8], step: usize, shortcut: bool) -> (Vec<Got
                 continue;
             }
             assert!(v.is_empty(), "a declined shortcut leaves the vector as it was");
+            if fill && pos < wire.len() {
+                if let Some(space) = h.read_space() {
+                    let n = step.min(space.len()).min(wire.len() - pos);
+                    space[..n].copy_from_slice(&wire[pos..pos + n]);
+                    pos += n;
+                    h.commit_read(n);
+                    continue;
+                }
+            }
         }
         if !pending {
             if h.receive(0).is_err() {
@@ -115,7 +136,10 @@ fn delivers_what_the_queued_path_delivers() {
         for step in [13, 300, 4096, 1 << 20] {
             let (want, fast0, e0) = read_all(open(cfg.clone()), &wire, step, false);
             let (got, fast, e1) = read_all(open(cfg.clone()), &wire, step, true);
-            assert!(e0.is_none() && e1.is_none(), "{e0:?} {e1:?}");
+            let (filled, fast2, e2) = read_all_mode(open(cfg.clone()), &wire, step, true, true);
+            assert!(e0.is_none() && e1.is_none() && e2.is_none(), "{e0:?} {e1:?} {e2:?}");
+            assert_eq!(filled, want, "read_space: mask {mask}, step {step}");
+            assert!(fast2 >= fast, "reading without a queued receive leaves more whole messages");
             assert_eq!(fast0, 0);
             assert_eq!(got, want, "mask {mask}, step {step}");
             assert_eq!(want.last(), Some(&Got::Close(Some(1000))));
@@ -128,7 +152,10 @@ fn delivers_what_the_queued_path_delivers() {
 
 /// The queued path's error for `wire`, with and without the shortcut: the same one.
 fn same_error(h: impl Fn() -> Handle, wire: &[u8]) -> Error {
+    let (g2, _, e2) = read_all_mode(h(), wire, 4096, true, true);
     let (g0, _, e0) = read_all(h(), wire, 4096, false);
+    assert_eq!(g0, g2);
+    assert_eq!(format!("{e0:?}"), format!("{e2:?}"));
     let (g1, fast, e1) = read_all(h(), wire, 4096, true);
     assert_eq!(g0, g1);
     let (e0, e1) = (e0.expect("the stream is invalid"), e1.expect("the stream is invalid"));
@@ -210,4 +237,48 @@ fn declines_while_a_receive_is_queued_or_a_frame_is_partial() {
         }
         a => panic!("{a:?}"),
     }
+}
+
+#[test]
+fn read_space_only_when_nothing_is_buffered_or_outstanding() {
+    let mut h = open_server(Config::server());
+    let ping = frame(0x89, b"p", Some(KEY));
+    let data = frame(0x82, b"data", Some(KEY));
+    h.commit_read(5); // no read open: ignored
+    let space = h.read_space().expect("idle and empty");
+    space[..ping.len()].copy_from_slice(&ping);
+    space[ping.len()..ping.len() + data.len()].copy_from_slice(&data);
+    assert!(h.read_space().is_none(), "one read at a time");
+    assert!(matches!(h.get_action(ActionQueue::Receive).unwrap(), Action::NoAction));
+    h.commit_read(ping.len() + data.len());
+    h.commit_read(7); // already committed: ignored
+    let mut v = Vec::new();
+    assert_eq!(h.receive_now(&mut v), None, "a ping comes first");
+    assert!(h.read_space().is_none(), "the buffered ping must be answered before waiting for more");
+    h.receive(0).unwrap();
+    assert!(h.read_space().is_none(), "a receive is queued");
+    let pong = match h.get_action(ActionQueue::Receive).unwrap() {
+        Action::SendToNetwork { token, buffers, .. } => {
+            let n = buffers.len();
+            h.complete_action(token, n);
+            n
+        }
+        a => panic!("{a:?}"),
+    };
+    assert_eq!(pong, 3);
+    match h.get_action(ActionQueue::Receive).unwrap() {
+        Action::IndicateReceiveComplete { token, data, buffer_type, .. } => {
+            assert_eq!((buffer_type, data), (BufferType::BinaryMessage, &b"data"[..]));
+            h.complete_action(token, 0);
+            let space = h.read_space().expect("all handed out");
+            space[0] = 0x82;
+            h.complete_action(token, 0); // a stale completion does not end the read
+            assert!(h.read_space().is_none(), "the read is still open");
+            h.commit_read(0);
+        }
+        a => panic!("{a:?}"),
+    }
+    assert!(h.receive_half().release_buffer(), "nothing buffered after an empty read");
+    assert!(!h.receive_half().holds_buffer());
+    assert!(h.read_space().is_some(), "the buffer comes back");
 }
