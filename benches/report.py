@@ -47,6 +47,23 @@ def read_jsonl(path):
     return out
 
 
+def read_criterion(group_dir):
+    """{function: {size: mean ns}} from criterion's `<group>/<function>/<size>/new/estimates.json`."""
+    out = {}
+    if not os.path.isdir(group_dir):
+        return out
+    for fn in os.listdir(group_dir):
+        d = os.path.join(group_dir, fn)
+        if not os.path.isdir(d) or fn == "report":
+            continue
+        for size in os.listdir(d):
+            est = os.path.join(d, size, "new", "estimates.json")
+            if size.isdigit() and os.path.exists(est):
+                with open(est) as f:
+                    out.setdefault(fn, {})[int(size)] = json.load(f)["mean"]["point_estimate"]
+    return out
+
+
 def sh(cmd):
     try:
         return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -72,6 +89,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", default="1")
+    ap.add_argument("--criterion", default="")
     for a in ["cells", "idle", "notes", "out", "command", "duration", "warmup", "connections", "sched",
               "load-start", "load-end", "elapsed", "idle-count"]:
         ap.add_argument("--" + a, required=True)
@@ -222,10 +240,13 @@ def main():
         L.append("")
         L.append("Ratios of wspc tokio's messages/s. Targets: ≥ 1.0× the best other WebSocket server in every "
                  "cell; in the pipelined small cells (20 B and 1 KiB ×16) ≥ 5× fastwebsockets and "
-                 "tokio-websockets and ≥ 0.9× the raw TCP reflector; ≤ 1 KiB RSS per idle connection.")
+                 "tokio-websockets and ≥ 0.9× the raw TCP reflector; ≤ 1 KiB RSS per idle connection. "
+                 "Last column: wspc tokio's server CPU per message over the lowest of the other WebSocket "
+                 "servers (target ≤ 1.0× in the cells where the load generator's busiest thread is "
+                 "saturated, ≥ 90%, for every server; elsewhere shown for information).")
         L.append("")
-        L.append("| cell | vs best other | vs fastwebsockets | vs tokio-websockets | vs raw reflector |")
-        L.append("|---|---:|---:|---:|---:|")
+        L.append("| cell | vs best other | vs fastwebsockets | vs tokio-websockets | vs raw reflector | CPU/msg vs lowest other |")
+        L.append("|---|---:|---:|---:|---:|---:|")
 
         def mark(v, target):
             if v is None:
@@ -240,15 +261,63 @@ def main():
             bo = max(others) if others else 0
             ratio = lambda x: (w / x) if x else None  # noqa: E731
             small_pipe = c[0] <= 1024 and c[1] > 1
+            def cpu(s):
+                r = get(s, c)
+                return (r.get("server") or {}).get("cpu_us_per_msg") if r and r["errors"] == 0 else None
+
+            def gen_saturated(s):
+                r = get(s, c)
+                return bool(r) and r["generator"]["busiest_thread"] >= 0.9
+
+            other_cpu = [cpu(s) for s in WS_OTHERS if cpu(s)]
+            cpu_cell = "—"
+            if cpu("wspc tokio") and other_cpu:
+                cr = cpu("wspc tokio") / min(other_cpu)
+                if all(gen_saturated(s) for s in ["wspc tokio"] + WS_OTHERS if get(s, c)):
+                    cpu_cell = f"{cr:.2f}× {'✅' if cr <= 1.0 else '❌'}"
+                else:
+                    cpu_cell = f"{cr:.2f}×"
             L.append(f"| {cell_name(c)} | {mark(ratio(bo), 1.0)} | "
                      f"{mark(ratio(rate('fastwebsockets', c)), 5.0 if small_pipe else None)} | "
                      f"{mark(ratio(rate('tokio-websockets', c)), 5.0 if small_pipe else None)} | "
-                     f"{mark(ratio(rate('raw TCP reflector', c)), 0.9 if small_pipe else None)} |")
+                     f"{mark(ratio(rate('raw TCP reflector', c)), 0.9 if small_pipe else None)} | {cpu_cell} |")
         for r in idle:
             if r["server_name"] == "wspc tokio" and r["connections"]:
                 per = (r["rss_after_kib"] - r["rss_before_kib"]) * 1024 / r["connections"]
                 L.append("")
                 L.append(f"Idle: {per / 1024:.2f} KiB per connection {'✅' if per <= 1024 else '❌'} (target ≤ 1 KiB).")
+        L.append("")
+
+    codec = read_criterion(a.criterion) if a.criterion else {}
+    if codec:
+        sizes = sorted({n for f in codec.values() for n in f})
+        L.append("## Core codec (criterion, `wspc/benches/codec.rs`)")
+        L.append("")
+        L.append("The engine alone, no I/O: decode (what the engine does to a received masked text payload: "
+                 "unmask and incremental UTF-8 check) and encode (masked copy into the send buffer), beside a plain "
+                 "memcpy of the same bytes. Mean time per call → GiB/s, and the ratio to memcpy "
+                 "(target ≥ 0.5× for decode and encode at 64 KiB).")
+        L.append("")
+        L.append("| function | " + " | ".join(size_name(n) for n in sizes) + " |")
+        L.append("|---|" + "---:|" * len(sizes))
+        base = codec.get("memcpy", {})
+        for fn in sorted(codec, key=lambda f: (f != "memcpy", f)):
+            cols = []
+            for n in sizes:
+                t = codec[fn].get(n)
+                if t is None:
+                    cols.append("—")
+                    continue
+                gib = n / t * 1e9 / (1 << 30)
+                cell = f"{gib:.1f} GiB/s"
+                if fn != "memcpy" and base.get(n):
+                    r = base[n] / t
+                    tick = ""
+                    if n == 65536 and (fn.startswith("decode") or fn.startswith("encode")):
+                        tick = " ✅" if r >= 0.5 else " ❌"
+                    cell += f" ({r:.2f}×{tick})"
+                cols.append(cell)
+            L.append(f"| {fn} | " + " | ".join(cols) + " |")
         L.append("")
 
     if rows:

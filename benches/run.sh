@@ -16,7 +16,8 @@
 #        wake-ups (under the fair scheduler a woken server waited ~6 ms behind a compiler on its
 #        CPU, even at nice -20, and rates fell ~9x); the kernel still leaves 5% of each CPU to
 #        others. `nice`: nice -10. `none`: as is.
-#      BENCH_NO_BUILD=1 (use the binaries as they are), BENCH_CONNECTIONS (default 100).
+#      BENCH_NO_BUILD=1 (use the binaries as they are), BENCH_CONNECTIONS (default 100),
+#      BENCH_CODEC=0 (skip the core's criterion codec benchmark, run on CPU 0 after the servers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -198,6 +199,19 @@ if [ "$IDLE" -gt 0 ]; then
     done
 fi
 
+# --- the core alone: criterion codec benchmark ---------------------------------------------
+CRITERION=""
+if [ "${BENCH_CODEC:-1}" = 1 ]; then
+    log "core codec benchmark (cargo bench -p wspc --bench codec)"
+    rm -rf "$ROOT/target/criterion/codec"
+    if taskset -c 0 cargo bench -q -p wspc --bench codec -- --warm-up-time 1 --measurement-time 3 \
+        >"$RESULTS/codec.out" 2>&1; then
+        CRITERION="$ROOT/target/criterion/codec"
+    else
+        echo "codec benchmark failed: $(tail -c 300 "$RESULTS/codec.out" | tr '\n' ' ')" >>"$NOTES"
+    fi
+fi
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(($(date +%s) - T0))
 
@@ -205,6 +219,6 @@ ELAPSED=$(($(date +%s) - T0))
 python3 "$ROOT/benches/report.py" \
     --cells "$JSONL" --idle "$IDLEJ" --notes "$NOTES" --out "$OUT" \
     --command "$COMMAND" --duration "$DURATION" --warmup "$WARMUP" --connections "$CONNS" \
-    --rounds "$ROUNDS" --sched "$SCHED" --load-start "$LOAD_START" --load-end "$LOAD_END" --elapsed "$ELAPSED" \
+    --rounds "$ROUNDS" --criterion "$CRITERION" --sched "$SCHED" --load-start "$LOAD_START" --load-end "$LOAD_END" --elapsed "$ELAPSED" \
     --idle-count "$IDLE"
 log "wrote $OUT"
