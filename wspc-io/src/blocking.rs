@@ -23,11 +23,17 @@ use std::time::{Duration, Instant};
 
 /// A byte stream the blocking API runs over. Only `Read + Write` is required: implement
 /// it with an empty body for any such type. Read timeouts (used for the handshake,
-/// keepalive and close timeouts) and a write shutdown are optional.
+/// keepalive and close timeouts), write timeouts and a write shutdown are optional.
 pub trait Stream: Read + Write {
     /// Sets (or clears) the read timeout; returns false when the stream cannot time
     /// out reads (the timeouts then do not apply).
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        let _ = timeout;
+        Ok(false)
+    }
+    /// Sets (or clears) the write timeout ([`Config::write_timeout`]); returns false when
+    /// the stream cannot time out writes.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         let _ = timeout;
         Ok(false)
     }
@@ -47,6 +53,10 @@ pub trait SplitStream: Stream + Sized {
 impl Stream for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         TcpStream::set_read_timeout(self, timeout)?;
+        Ok(true)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        TcpStream::set_write_timeout(self, timeout)?;
         Ok(true)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -69,6 +79,10 @@ impl Stream for std::os::unix::net::UnixStream {
         std::os::unix::net::UnixStream::set_read_timeout(self, timeout)?;
         Ok(true)
     }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)?;
+        Ok(true)
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -84,6 +98,9 @@ impl SplitStream for std::os::unix::net::UnixStream {
 impl<S: Stream + ?Sized> Stream for Box<S> {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         (**self).set_read_timeout(timeout)
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        (**self).set_write_timeout(timeout)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         (**self).shutdown_write()
@@ -151,6 +168,13 @@ impl Stream for MaybeTlsStream {
             MaybeTlsStream::Plain(s) => Stream::set_read_timeout(s, timeout),
             #[cfg(feature = "tls")]
             MaybeTlsStream::Tls(s) => Stream::set_read_timeout(s, timeout),
+        }
+    }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        match self {
+            MaybeTlsStream::Plain(s) => Stream::set_write_timeout(s, timeout),
+            #[cfg(feature = "tls")]
+            MaybeTlsStream::Tls(s) => Stream::set_write_timeout(s, timeout),
         }
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -383,7 +407,8 @@ fn write_out<S: Write>(io: &mut S, s: &mut Session) -> Result<()> {
             Ok(n) => s.wrote(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let e = Error::Io(e);
+                // The write timeout (SO_SNDTIMEO) ends as WouldBlock/TimedOut.
+                let e = if is_timeout(&e) { Error::WriteTimeout } else { Error::Io(e) };
                 s.write_failed(&e);
                 return Err(e);
             }
@@ -473,7 +498,9 @@ pub struct WebSocket<S> {
 }
 
 impl<S: Stream> WebSocket<S> {
-    fn new(io: S, s: Session, config: &Config) -> Self {
+    fn new(mut io: S, s: Session, config: &Config) -> Self {
+        // Best effort: a stream that cannot time out writes simply waits.
+        let _ = io.set_write_timeout(config.write_timeout);
         Self { io, s, timers: Timers::new(config), subprotocol: None, shut: false }
     }
 

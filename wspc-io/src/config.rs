@@ -27,6 +27,10 @@ pub const DEFAULT_WRITE_BUFFER: usize = 128 << 10;
 pub const DEFAULT_KEEPALIVE: Keepalive =
     Keepalive { interval: Duration::from_secs(30), timeout: Duration::from_secs(30) };
 
+/// Default write timeout of the blocking API: a write that makes no progress for 60 s (the
+/// default keepalive's interval + timeout) fails with [`Error::WriteTimeout`](crate::Error::WriteTimeout).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Ping the peer every `interval` of read silence; fail the connection when nothing (no
 /// pong, no data) arrives within `timeout` of a ping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +62,12 @@ pub struct Config {
     /// How long `close` waits for the peer's close frame (and, for a client, the server's
     /// TCP close).
     pub close_timeout: Duration,
+    /// Blocking API: how long one write may make no progress (a peer that stopped reading)
+    /// before the connection fails with [`Error::WriteTimeout`](crate::Error::WriteTimeout)
+    /// ([`DEFAULT_WRITE_TIMEOUT`]; `None`: wait forever). Applied to streams that support it
+    /// (TCP, Unix, TLS over TCP). The tokio API needs none: its keepalive and close timers
+    /// run while a write is stalled.
+    pub write_timeout: Option<Duration>,
     /// Time allowed for the whole opening handshake.
     pub handshake_timeout: Duration,
     /// Most bytes in the HTTP head of the upgrade request/response.
@@ -80,6 +90,7 @@ impl Default for Config {
             write_buffer_size: DEFAULT_WRITE_BUFFER,
             keepalive: Some(DEFAULT_KEEPALIVE),
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
@@ -123,6 +134,11 @@ impl Config {
     /// Sets the close timeout.
     pub fn close_timeout(mut self, v: Duration) -> Self {
         self.close_timeout = v;
+        self
+    }
+    /// Sets the blocking API's write timeout (`None`: none).
+    pub fn write_timeout(mut self, v: Option<Duration>) -> Self {
+        self.write_timeout = v;
         self
     }
     /// Sets the handshake timeout.

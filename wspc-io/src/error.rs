@@ -38,6 +38,9 @@ pub enum Error {
     KeepaliveTimeout,
     /// The close handshake did not finish within the close timeout.
     CloseTimeout,
+    /// Blocking API: a write made no progress within the write timeout (the peer stopped
+    /// reading).
+    WriteTimeout,
     /// The connection was closed (the close handshake finished, or the transport ended
     /// after a close); no more messages.
     ConnectionClosed,
@@ -60,6 +63,7 @@ impl fmt::Display for Error {
             Error::HandshakeTimeout => f.write_str("the opening handshake timed out"),
             Error::KeepaliveTimeout => f.write_str("no answer to a keepalive ping"),
             Error::CloseTimeout => f.write_str("the close handshake timed out"),
+            Error::WriteTimeout => f.write_str("a write made no progress within the write timeout"),
             Error::ConnectionClosed => f.write_str("the connection is closed"),
             Error::ConnectionReset => f.write_str("the peer closed the transport without a close frame"),
             Error::InvalidState(s) => write!(f, "not allowed now: {s}"),
@@ -122,6 +126,7 @@ impl Error {
             Error::HandshakeTimeout => Error::HandshakeTimeout,
             Error::KeepaliveTimeout => Error::KeepaliveTimeout,
             Error::CloseTimeout => Error::CloseTimeout,
+            Error::WriteTimeout => Error::WriteTimeout,
             Error::ConnectionClosed => Error::ConnectionClosed,
             Error::ConnectionReset => Error::ConnectionReset,
             Error::InvalidState(s) => Error::InvalidState(s),

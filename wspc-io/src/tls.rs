@@ -211,6 +211,10 @@ impl crate::blocking::Stream for TlsStream {
         self.sock.set_read_timeout(timeout)?;
         Ok(true)
     }
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.sock.set_write_timeout(timeout)?;
+        Ok(true)
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         {
             let mut c = lock(&self.conn);

@@ -186,6 +186,34 @@ fn keepalive_times_out_when_peer_is_silent() {
 }
 
 #[test]
+fn write_timeout_cuts_a_peer_that_stops_reading() {
+    // The server sends 64 KiB messages to a client that never reads: once the socket
+    // buffers are full, a write makes no progress and must fail within the write timeout
+    // instead of pinning the thread forever.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (addr, h) = server(1, move |s| {
+        let cfg = Config::default().write_timeout(Some(Duration::from_millis(300)));
+        let mut ws = blocking::accept_with(s, &cfg, |_: &Request| Ok(Accept::default())).unwrap();
+        let msg = vec![7u8; 64 << 10];
+        let mut sent = 0usize;
+        let err = loop {
+            match ws.send(Message::Binary(msg.clone())) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100_000, "never blocked");
+        };
+        tx.send((sent, err)).unwrap();
+    });
+    let (ws, _) = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    let (sent, err) = rx.recv_timeout(Duration::from_secs(20)).expect("the server's send returned");
+    assert!(matches!(err, Error::WriteTimeout), "{err:?} after {sent} messages");
+    assert!(sent > 0);
+    drop(ws);
+    h.join().unwrap();
+}
+
+#[test]
 fn keepalive_pings_are_answered() {
     let (addr, h) = echo_server(1, Config::default());
     let cfg = Config::default().keepalive(Duration::from_millis(100), Duration::from_millis(500));
