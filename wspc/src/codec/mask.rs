@@ -1,17 +1,22 @@
 //! Masking (RFC 6455 §5.3): XOR with a 4-byte key.
 //!
-//! On x86-64 CPUs with AVX2 (detected at run time; std caches the CPUID answer) the loops XOR
-//! aligned 32-byte vectors. Elsewhere, and for short buffers, they work on `u64` words, which
-//! LLVM turns into the target's SIMD XORs. `offset` is the position of `buf[0]` within the
-//! frame payload, so a payload can be (un)masked in pieces.
+//! On x86-64 CPUs with AVX2 (detected at run time; std caches the CPUID answer) buffers of
+//! 32 bytes or more are XORed in 32-byte vectors. Elsewhere, and for shorter buffers, the
+//! loops work on `u64` words (the baseline x86-64 build turns the 32-byte blocks into SSE2
+//! XORs). `offset` is the position of `buf[0]` within the frame payload, so a payload
+//! can be (un)masked in pieces.
 
-/// Below this length the word loop beats the AVX2 one (no alignment head, no dispatch).
-const SIMD_MIN: usize = 64;
+/// The AVX2 loops need one whole vector.
+#[cfg(target_arch = "x86_64")]
+const SIMD_MIN: usize = 32;
+
+/// Bit 7 of every byte of a word.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 #[inline]
 fn rotated_key(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let r = offset % 4;
-    [key[r], key[(r + 1) % 4], key[(r + 2) % 4], key[(r + 3) % 4]]
+    // [key[r], key[r + 1], key[r + 2], key[r + 3]] (indices mod 4) for r = offset % 4.
+    u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32).to_le_bytes()
 }
 
 /// XORs `buf` in place with `key`, starting at payload position `offset`.
@@ -24,33 +29,35 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 
 /// XORs `buf` in place with `key` from payload position `offset` and tells whether every
 /// resulting byte is ASCII (the unmask step of a text payload; a zero key only checks).
+#[inline]
 pub(crate) fn unmask_is_ascii(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
     if key == [0; 4] {
         return buf.is_ascii();
     }
-    mask_in_place(buf, rotated_key(key, offset)) < 0x80
+    mask_in_place(buf, rotated_key(key, offset)) & HIGH_BITS == 0
 }
 
-/// XORs `buf` with the already rotated key `k`; returns the OR of the resulting bytes.
+/// XORs `buf` with the already rotated key `k`. Returns a word whose `HIGH_BITS` are all
+/// clear if and only if every resulting byte is ASCII.
 #[inline]
-fn mask_in_place(buf: &mut [u8], k: [u8; 4]) -> u8 {
+fn mask_in_place(buf: &mut [u8], k: [u8; 4]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if buf.len() >= SIMD_MIN && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
+        // SAFETY: the CPU supports AVX2 (checked just above) and `buf` is at least 32 bytes.
         return unsafe { avx2::mask_in_place(buf, k) };
     }
     mask_words(buf, k)
 }
 
-/// The portable loop: 32-byte blocks of `u64` words, then single bytes.
-fn mask_words(buf: &mut [u8], k: [u8; 4]) -> u8 {
+/// The portable loop: 32-byte blocks of `u64` words, then words, then single bytes.
+fn mask_words(buf: &mut [u8], k: [u8; 4]) -> u64 {
     let k32 = u32::from_ne_bytes(k);
     let k64 = (u64::from(k32) << 32) | u64::from(k32);
     let mut or = 0u64;
     let mut blocks = buf.chunks_exact_mut(32);
     for block in &mut blocks {
         for word in block.chunks_exact_mut(8) {
-            let v = u64::from_ne_bytes(word.try_into().expect("8-byte chunk")) ^ k64;
+            let v = u64::from_ne_bytes((&*word).try_into().expect("8-byte chunk")) ^ k64;
             or |= v;
             word.copy_from_slice(&v.to_ne_bytes());
         }
@@ -61,12 +68,11 @@ fn mask_words(buf: &mut [u8], k: [u8; 4]) -> u8 {
         or |= v;
         word.copy_from_slice(&v.to_ne_bytes());
     }
-    let mut or8 = or.to_ne_bytes().iter().fold(0, |a, b| a | b);
     for (i, b) in words.into_remainder().iter_mut().enumerate() {
         *b ^= k[i % 4];
-        or8 |= *b;
+        or |= u64::from(*b);
     }
-    or8
+    or
 }
 
 /// Copies `src` into `dst` (same length) XORed with `key` from payload position `offset`.
@@ -79,7 +85,8 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     let k = rotated_key(key, offset);
     #[cfg(target_arch = "x86_64")]
     if dst.len() >= SIMD_MIN && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above); the lengths are equal.
+        // SAFETY: the CPU supports AVX2 (checked just above); the lengths are equal and at
+        // least 32.
         unsafe { avx2::copy_masked(dst, src, k) };
         return;
     }
@@ -103,111 +110,106 @@ fn copy_masked_words(dst: &mut [u8], src: &[u8], k: [u8; 4]) {
     }
 }
 
+/// The AVX2 loops.
+///
+/// `copy_masked` stores aligned vectors: the first and last 32 bytes are one unaligned
+/// vector each and the vectors in between are aligned in `dst` (where they overlap, both
+/// write the same bytes; `src` is not written). In place, overlapping stores would need the
+/// head and tail loaded before and stored after the body, and the validator reading the
+/// bytes right after then stalls on store forwarding (measured: slower at 1 KiB); so
+/// `mask_in_place` walks unaligned vectors from the start and masks the last < 32 bytes
+/// with the word loop.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{copy_masked_words, mask_words, rotated_key};
+    use super::rotated_key;
     use std::arch::x86_64::*;
 
-    /// Horizontal OR of the bytes of `v`, as far as bit 7 goes: 0x80 if any byte has it.
     #[target_feature(enable = "avx2")]
-    fn high_bit(v: __m256i) -> u8 {
-        if _mm256_movemask_epi8(v) != 0 {
-            0x80
-        } else {
-            0
-        }
+    fn key_vector(k: [u8; 4]) -> __m256i {
+        _mm256_set1_epi32(i32::from_ne_bytes(k))
     }
 
-    /// [`super::mask_in_place`] with 32-byte vectors: a word-loop head up to the first
-    /// 32-byte-aligned address, an aligned vector loop, a word-loop tail. Returns the OR of
-    /// the resulting bytes as far as bit 7 goes (all that callers look at).
+    /// [`super::mask_in_place`] for `buf.len() >= 32`. Returns 0x80 if a resulting byte has
+    /// bit 7 set, else 0.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2, and `buf` must be at least 32 bytes long.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn mask_in_place(buf: &mut [u8], k: [u8; 4]) -> u8 {
-        let head_len = buf.as_ptr().align_offset(32).min(buf.len());
-        let (head, rest) = buf.split_at_mut(head_len);
-        let mut or = mask_words(head, k);
-        let k = rotated_key(k, head_len);
-        let kv = _mm256_set1_epi32(i32::from_ne_bytes(k));
-        let body_len = rest.len() & !31;
-        let (body, tail) = rest.split_at_mut(body_len);
+    pub(super) unsafe fn mask_in_place(buf: &mut [u8], k: [u8; 4]) -> u64 {
+        let len = buf.len();
+        let body = len & !31;
+        let p = buf.as_mut_ptr();
+        let kv = key_vector(k);
         let mut acc = _mm256_setzero_si256();
-        let mut blocks = body.chunks_exact_mut(128);
-        for b in &mut blocks {
-            let p = b.as_mut_ptr().cast::<__m256i>();
-            // SAFETY: `b` is 128 bytes starting at a 32-byte-aligned address (`body` starts
-            // at one and every block before this one is 128 bytes), so the four aligned
-            // 32-byte loads and stores stay inside it; `b` is borrowed mutably.
-            unsafe {
-                let v0 = _mm256_xor_si256(_mm256_load_si256(p), kv);
-                let v1 = _mm256_xor_si256(_mm256_load_si256(p.add(1)), kv);
-                let v2 = _mm256_xor_si256(_mm256_load_si256(p.add(2)), kv);
-                let v3 = _mm256_xor_si256(_mm256_load_si256(p.add(3)), kv);
-                _mm256_store_si256(p, v0);
-                _mm256_store_si256(p.add(1), v1);
-                _mm256_store_si256(p.add(2), v2);
-                _mm256_store_si256(p.add(3), v3);
+        let mut i = 0;
+        // SAFETY: every vector [i, i + 32) has i + 32 <= body <= len, inside `buf`, which is
+        // borrowed mutably; loads and stores are unaligned.
+        unsafe {
+            while i + 128 <= body {
+                let q = p.add(i).cast::<__m256i>();
+                let v0 = _mm256_xor_si256(_mm256_loadu_si256(q), kv);
+                let v1 = _mm256_xor_si256(_mm256_loadu_si256(q.add(1)), kv);
+                let v2 = _mm256_xor_si256(_mm256_loadu_si256(q.add(2)), kv);
+                let v3 = _mm256_xor_si256(_mm256_loadu_si256(q.add(3)), kv);
+                _mm256_storeu_si256(q, v0);
+                _mm256_storeu_si256(q.add(1), v1);
+                _mm256_storeu_si256(q.add(2), v2);
+                _mm256_storeu_si256(q.add(3), v3);
                 acc = _mm256_or_si256(acc, _mm256_or_si256(_mm256_or_si256(v0, v1), _mm256_or_si256(v2, v3)));
+                i += 128;
             }
-        }
-        for b in blocks.into_remainder().chunks_exact_mut(32) {
-            let p = b.as_mut_ptr().cast::<__m256i>();
-            // SAFETY: `b` is 32 bytes at a 32-byte-aligned address (128-byte blocks before
-            // it), borrowed mutably: one aligned load and store.
-            unsafe {
-                let v = _mm256_xor_si256(_mm256_load_si256(p), kv);
-                _mm256_store_si256(p, v);
+            while i < body {
+                let q = p.add(i).cast::<__m256i>();
+                let v = _mm256_xor_si256(_mm256_loadu_si256(q), kv);
+                _mm256_storeu_si256(q, v);
                 acc = _mm256_or_si256(acc, v);
+                i += 32;
             }
         }
-        or |= high_bit(acc);
-        // The body is a multiple of 4 bytes long: the key phase is unchanged at the tail.
-        or | mask_words(tail, k)
+        let high = if _mm256_movemask_epi8(acc) != 0 { 0x80 } else { 0 };
+        high | super::mask_words(&mut buf[body..], k)
     }
 
-    /// [`super::copy_masked`] with 32-byte vectors, aligned stores to `dst`.
+    /// [`super::copy_masked`] for equal lengths of at least 32, aligned stores to `dst`.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
+    /// The CPU must support AVX2, and `dst` and `src` must be the same length, at least 32.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn copy_masked(dst: &mut [u8], src: &[u8], k: [u8; 4]) {
-        let head_len = dst.as_ptr().align_offset(32).min(dst.len());
-        let (dh, dst) = dst.split_at_mut(head_len);
-        let (sh, src) = src.split_at(head_len);
-        copy_masked_words(dh, sh, k);
-        let k = rotated_key(k, head_len);
-        let kv = _mm256_set1_epi32(i32::from_ne_bytes(k));
-        let body_len = dst.len() & !31;
-        let (db, dt) = dst.split_at_mut(body_len);
-        let (sb, st) = src.split_at(body_len);
-        let mut d = db.chunks_exact_mut(128);
-        let mut s = sb.chunks_exact(128);
-        for (d, s) in (&mut d).zip(&mut s) {
-            let (dp, sp) = (d.as_mut_ptr().cast::<__m256i>(), s.as_ptr().cast::<__m256i>());
-            // SAFETY: `d` and `s` are 128 bytes each, `d` 32-byte aligned (it starts at an
-            // aligned address and every block before it is 128 bytes): four unaligned loads
-            // and four aligned stores stay in bounds; `d` is borrowed mutably.
-            unsafe {
-                let v0 = _mm256_xor_si256(_mm256_loadu_si256(sp), kv);
-                let v1 = _mm256_xor_si256(_mm256_loadu_si256(sp.add(1)), kv);
-                let v2 = _mm256_xor_si256(_mm256_loadu_si256(sp.add(2)), kv);
-                let v3 = _mm256_xor_si256(_mm256_loadu_si256(sp.add(3)), kv);
-                _mm256_store_si256(dp, v0);
-                _mm256_store_si256(dp.add(1), v1);
-                _mm256_store_si256(dp.add(2), v2);
-                _mm256_store_si256(dp.add(3), v3);
+        let len = dst.len();
+        debug_assert!(len >= 32 && src.len() == len);
+        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        let head_len = (d as usize).wrapping_neg() & 31;
+        let tail_at = len - 32;
+        // SAFETY: `d..d + len` is `dst` (borrowed mutably, so it cannot overlap `src`) and
+        // `s..s + len` is `src`, `len >= 32`: the head, tail and every body vector [i, i + 32)
+        // with i + 32 <= len are inside both. Body stores are at `d + head_len` (32-byte
+        // aligned) plus multiples of 32; loads from `src` are unaligned.
+        unsafe {
+            let head = _mm256_xor_si256(_mm256_loadu_si256(s.cast()), key_vector(k));
+            let tail = _mm256_xor_si256(_mm256_loadu_si256(s.add(tail_at).cast()), key_vector(rotated_key(k, tail_at)));
+            _mm256_storeu_si256(d.cast(), head);
+            _mm256_storeu_si256(d.add(tail_at).cast(), tail);
+            let kv = key_vector(rotated_key(k, head_len));
+            let mut i = head_len;
+            while i + 128 <= len {
+                let (dq, sq) = (d.add(i).cast::<__m256i>(), s.add(i).cast::<__m256i>());
+                let v0 = _mm256_xor_si256(_mm256_loadu_si256(sq), kv);
+                let v1 = _mm256_xor_si256(_mm256_loadu_si256(sq.add(1)), kv);
+                let v2 = _mm256_xor_si256(_mm256_loadu_si256(sq.add(2)), kv);
+                let v3 = _mm256_xor_si256(_mm256_loadu_si256(sq.add(3)), kv);
+                _mm256_store_si256(dq, v0);
+                _mm256_store_si256(dq.add(1), v1);
+                _mm256_store_si256(dq.add(2), v2);
+                _mm256_store_si256(dq.add(3), v3);
+                i += 128;
+            }
+            while i + 32 <= len {
+                let v = _mm256_xor_si256(_mm256_loadu_si256(s.add(i).cast()), kv);
+                _mm256_store_si256(d.add(i).cast(), v);
+                i += 32;
             }
         }
-        for (d, s) in d.into_remainder().chunks_exact_mut(32).zip(s.remainder().chunks_exact(32)) {
-            // SAFETY: 32 bytes each, `d` aligned and borrowed mutably (as above).
-            unsafe {
-                let v = _mm256_xor_si256(_mm256_loadu_si256(s.as_ptr().cast()), kv);
-                _mm256_store_si256(d.as_mut_ptr().cast(), v);
-            }
-        }
-        copy_masked_words(dt, st, k);
     }
 }
 
@@ -245,7 +247,7 @@ mod tests {
                     a.fill(0);
                     copy_masked(a, src, key, offset);
                     assert_eq!(a, &b[..], "copy len {len} offset {offset} align {align}");
-                    assert_eq!(mask_words(a, rotated_key(key, offset)), src.iter().fold(0, |x, y| x | y));
+                    assert_eq!(mask_words(a, rotated_key(key, offset)) & HIGH_BITS == 0, src.is_ascii());
                     copy_masked_words(a, src, rotated_key(key, offset));
                     assert_eq!(a, &b[..], "portable copy len {len} offset {offset}");
                 }

@@ -23,6 +23,12 @@ pub fn unmask_and_validate(
     offset: usize,
     utf8: &mut Utf8Validator,
 ) -> Result<(), InvalidUtf8> {
+    if buf.len() <= FUSED_BLOCK {
+        if !mask::unmask_is_ascii(buf, key, offset) || utf8.pending() != 0 {
+            utf8.feed(buf)?;
+        }
+        return Ok(());
+    }
     for block in buf.chunks_mut(FUSED_BLOCK) {
         if !mask::unmask_is_ascii(block, key, offset) || utf8.pending() != 0 {
             utf8.feed(block)?;

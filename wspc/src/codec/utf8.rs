@@ -76,10 +76,17 @@ impl Utf8Validator {
         }
         // Set an unfinished code point at the end aside, so that one pass of the fast
         // validator decides the rest: a read often ends inside a code point.
+        if data.last().is_none_or(|&b| b < 0x80) {
+            // Ends in ASCII (or is empty): nothing to set aside.
+            return simdutf8::basic::from_utf8(data).map(|_| ()).map_err(|_| InvalidUtf8);
+        }
         let (body, tail) = data.split_at(unfinished_tail(data));
         if simdutf8::basic::from_utf8(body).is_err() {
             // `body` ends at a code point boundary or before a lead byte: the error is real.
             return Err(InvalidUtf8);
+        }
+        if tail.is_empty() {
+            return Ok(());
         }
         match std::str::from_utf8(tail) {
             Ok(_) => Ok(()),
