@@ -4,6 +4,7 @@
 use crate::action::{Action, ActionToken};
 use crate::codec::frame::{encode_header, parse_header, OpCode};
 use crate::codec::mask::apply_mask;
+use crate::codec::unmask_and_validate;
 use crate::codec::utf8::Utf8Validator;
 use crate::config::Role;
 use crate::error::{Misuse, ProtocolError, Result};
@@ -559,30 +560,30 @@ impl ReceiveHalf {
         self.step_data()
     }
 
-    /// Unmasks the bytes of the current frame that arrived since the last call. Returns the
-    /// frame's bytes now in the buffer and the buffer range that was just unmasked.
-    fn unmask_fresh(&mut self) -> (usize, std::ops::Range<usize>) {
+    /// Unmasks the bytes of the current frame that arrived since the last call, and feeds
+    /// them to the UTF-8 validator if `validate`. Returns the frame's bytes now in the buffer.
+    fn unmask_fresh(&mut self, validate: bool) -> Result<usize, ProtocolError> {
         let f = self.frame.as_mut().expect("a data frame is current");
         let avail = ((self.end - self.start) as u64).min(f.remaining) as usize;
         let fresh = self.start + f.ready.min(avail)..self.start + avail;
         if !fresh.is_empty() {
             let bytes = self.buf.slice_mut(fresh.start, fresh.len());
-            if let Some(k) = f.mask {
-                apply_mask(bytes, k, (f.unmasked % 4) as usize);
-            }
+            let (key, offset) = (f.mask.unwrap_or([0; 4]), (f.unmasked % 4) as usize);
             f.unmasked += bytes.len() as u64;
             f.ready = avail;
+            if validate {
+                unmask_and_validate(bytes, key, offset, &mut self.utf8).map_err(|_| ProtocolError::InvalidUtf8)?;
+            } else {
+                apply_mask(bytes, key, offset);
+            }
         }
-        (avail, fresh)
+        Ok(avail)
     }
 
     /// Hands out (part of) the current uncompressed data frame.
     fn step_data(&mut self) -> Result<Step, ProtocolError> {
         let text = self.message.as_ref().expect("a message is current").text;
-        let (avail, fresh) = self.unmask_fresh();
-        if text && self.verify_utf8 && self.utf8.feed(self.buf.slice(fresh.start, fresh.len())).is_err() {
-            return Err(ProtocolError::InvalidUtf8);
-        }
+        let avail = self.unmask_fresh(text && self.verify_utf8)?;
         let f = self.frame.as_mut().expect("a data frame is current");
         let ends_frame = avail as u64 == f.remaining;
         if avail == 0 && !ends_frame {
@@ -638,7 +639,7 @@ impl ReceiveHalf {
     #[cfg(feature = "deflate")]
     fn step_compressed(&mut self) -> Result<Step, ProtocolError> {
         let text = self.message.as_ref().expect("a message is current").text;
-        let (avail, _) = self.unmask_fresh();
+        let avail = self.unmask_fresh(false)?;
         let f = self.frame.as_mut().expect("a data frame is current");
         let frame_end = avail as u64 == f.remaining;
         let message_end = frame_end && f.fin;

@@ -25,6 +25,20 @@ fn sequence_len(lead: u8) -> usize {
     }
 }
 
+/// Where a code point that `data` does not finish starts (its lead byte is among the last
+/// three bytes), or `data.len()`.
+fn unfinished_tail(data: &[u8]) -> usize {
+    let n = data.len();
+    for back in 1..=n.min(3) {
+        let b = data[n - back];
+        if b & 0xc0 != 0x80 {
+            // The last byte that is not a continuation: its sequence is unfinished if longer.
+            return if sequence_len(b) > back { n - back } else { n };
+        }
+    }
+    n
+}
+
 impl Utf8Validator {
     /// A validator at a code point boundary.
     pub const fn new() -> Self {
@@ -60,15 +74,24 @@ impl Utf8Validator {
             }
             data = &data[take..];
         }
-        // The fast validator first; the slower one that locates the error only when needed.
-        if simdutf8::basic::from_utf8(data).is_ok() {
+        // Set an unfinished code point at the end aside, so that one pass of the fast
+        // validator decides the rest: a read often ends inside a code point.
+        if data.last().is_none_or(|&b| b < 0x80) {
+            // Ends in ASCII (or is empty): nothing to set aside.
+            return simdutf8::basic::from_utf8(data).map(|_| ()).map_err(|_| InvalidUtf8);
+        }
+        let (body, tail) = data.split_at(unfinished_tail(data));
+        if simdutf8::basic::from_utf8(body).is_err() {
+            // `body` ends at a code point boundary or before a lead byte: the error is real.
+            return Err(InvalidUtf8);
+        }
+        if tail.is_empty() {
             return Ok(());
         }
-        match simdutf8::compat::from_utf8(data) {
+        match std::str::from_utf8(tail) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
-            Err(e) => {
-                let tail = &data[e.valid_up_to()..];
+            Err(_) => {
                 self.partial[..tail.len()].copy_from_slice(tail);
                 self.partial_len = tail.len() as u8;
                 Ok(())
@@ -115,6 +138,47 @@ mod tests {
         assert!(!check_all_splits(b"\xf4\x90\x80\x80"));
         assert!(!check_all_splits(b"ab\xc0\xaf"));
         assert!(!check_all_splits(b"\xe2\x82"));
+    }
+
+    #[test]
+    fn every_short_sequence_at_every_split_agrees_with_std() {
+        // All 1- and 2-byte inputs and 3- and 4-byte ones over the interesting bytes, behind
+        // nothing, ASCII and a 3-byte character, fed in every split.
+        let interesting = [
+            0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee,
+            0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+        ];
+        let mut cases: Vec<Vec<u8>> = (0..=0xffu8).map(|a| vec![a]).collect();
+        for a in 0..=0xffu8 {
+            for b in 0..=0xffu8 {
+                cases.push(vec![a, b]);
+            }
+        }
+        for &a in &interesting {
+            for &b in &interesting {
+                for &c in &interesting {
+                    cases.push(vec![a, b, c]);
+                    cases.push(vec![0xf0, a, b, c]);
+                }
+            }
+        }
+        for case in cases {
+            for prefix in [&b""[..], b"abc", "€".as_bytes()] {
+                let bytes = [prefix, &case].concat();
+                let expected = std::str::from_utf8(&bytes).is_ok();
+                for i in 0..=bytes.len() {
+                    let mut v = Utf8Validator::new();
+                    let r = v.feed(&bytes[..i]).and_then(|_| v.feed(&bytes[i..])).and_then(|_| v.finish());
+                    assert_eq!(r.is_ok(), expected, "{bytes:x?} split at {i}");
+                    // No error before the first byte std rejects.
+                    let mut v = Utf8Validator::new();
+                    if v.feed(&bytes[..i]).is_err() {
+                        let e = std::str::from_utf8(&bytes[..i]).unwrap_err();
+                        assert!(e.error_len().is_some(), "{bytes:x?} rejected early at {i}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
