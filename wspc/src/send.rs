@@ -115,6 +115,22 @@ impl SendHalf {
         self.op.is_some()
     }
 
+    /// Gives the send buffer (frame headers and small or masked payload copies) back while
+    /// no send is queued, so an idle connection holds none; the next send takes one again
+    /// from a per-thread pool of idle buffers (no allocation in steady state). Returns
+    /// whether memory was released; does nothing with a caller-allocated buffer.
+    pub fn release_buffer(&mut self) -> bool {
+        if self.op.is_some() || self.in_flight.is_some() {
+            return false;
+        }
+        self.buf.release()
+    }
+
+    /// True while the send buffer is attached.
+    pub fn holds_buffer(&self) -> bool {
+        self.buf.is_allocated()
+    }
+
     /// True once the receive half delivered the peer's close frame.
     pub fn is_close_received(&self) -> bool {
         self.shared.is_close_received()
@@ -277,6 +293,7 @@ impl SendHalf {
             }
             op.wire_held = true;
         }
+        self.buf.ensure();
         let body = body_of(op, &self.deflate);
         let masked_copy = matches!(op.mask, Some(k) if k != [0; 4]);
         let cap = self.buf.len();
