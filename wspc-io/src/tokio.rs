@@ -425,6 +425,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                             return Poll::Ready(Err(e.into()));
                         }
                         Poll::Pending => {
+                            // Nothing to read: wait without the receive buffer (and, once
+                            // everything is written, without the write buffers).
+                            self.s.park();
                             ready!(self.poll_timer(cx));
                             self.on_timer()?;
                         }
@@ -553,14 +556,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 }
 
 /// A WebSocket connection over a tokio stream.
+///
+/// The connection's state lives in one heap block and a `WebSocket` is a pointer: the
+/// futures that hold one (a connection's task, `async fn handle(ws: WebSocket<_>)`, which
+/// Rust may lay out with the value twice) stay small, and so does an idle connection.
 pub struct WebSocket<S> {
-    inner: Inner<S>,
+    inner: Box<Inner<S>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     fn new(io: S, s: Session, config: &Config) -> Self {
         Self {
-            inner: Inner {
+            inner: Box::new(Inner {
                 io,
                 s,
                 ka: config.keepalive.map(|k| KeepaliveState::new(k, Instant::now())),
@@ -572,7 +579,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 held_err: None,
                 finish: Finish::Open,
                 reported_end: false,
-            },
+            }),
         }
     }
 
@@ -651,7 +658,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Splits into halves for two tasks. They share one lock, held only inside a poll.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
-        let shared = Arc::new(Shared { inner: Mutex::new(self.inner), wakers: Arc::new(WakerPair::default()) });
+        let shared = Arc::new(Shared { inner: Mutex::new(*self.inner), wakers: Arc::new(WakerPair::default()) });
         (ReadHalf { shared: shared.clone() }, WriteHalf { shared })
     }
 }
@@ -767,7 +774,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         }
         drop(other);
         match Arc::try_unwrap(self.shared) {
-            Ok(sh) => Ok(WebSocket { inner: sh.inner.into_inner().unwrap_or_else(|p| p.into_inner()) }),
+            Ok(sh) => Ok(WebSocket { inner: Box::new(sh.inner.into_inner().unwrap_or_else(|p| p.into_inner())) }),
             Err(_) => unreachable!("both halves were given"),
         }
     }
@@ -832,5 +839,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
             i.s.queue_close(Some((wspc::close_status::SUCCESS, String::new())));
             i.poll_flush(cx)
         })
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+    use ::tokio::io::{duplex, DuplexStream};
+
+    /// A masked client frame (`0x81`: text, `0x82`: binary) carrying `payload`.
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let key = [0x11, 0x22, 0x33, 0x44];
+        let mut f = vec![opcode, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    /// Polls the server for a message once, with a waker that does nothing.
+    fn poll_once(ws: &mut WebSocket<DuplexStream>) -> Poll<Option<Result<Message>>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        ws.inner.poll_next_msg(&mut cx)
+    }
+
+    fn server() -> (WebSocket<DuplexStream>, DuplexStream) {
+        let (a, b) = duplex(1 << 20);
+        (WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap(), b)
+    }
+
+    #[::tokio::test]
+    async fn a_connection_waiting_for_data_holds_no_buffer_and_still_receives() {
+        let (mut ws, mut peer) = server();
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer(), "waiting for data without a receive buffer");
+        assert!(!ws.inner.s.holds_send_buffers());
+        // Data arrives: it is read (into a buffer taken again) and delivered whole.
+        peer.write_all(&client_frame(0x81, b"hello")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hello"));
+        // Idle again after traffic, with an echo written: nothing held either.
+        ws.send(Message::binary(b"echo".to_vec())).await.unwrap();
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
+        assert!(!ws.inner.s.holds_send_buffers(), "the write buffers go back while idle");
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"\x82\x04echo");
+        // Two messages in one write, then silence: both come out, in order.
+        let mut two = client_frame(0x82, b"one");
+        two.extend(client_frame(0x82, b"two"));
+        peer.write_all(&two).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"one".to_vec()));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"two".to_vec()));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
+    }
+
+    #[::tokio::test]
+    async fn a_partial_frame_keeps_its_buffer_until_the_rest_arrives() {
+        let (mut ws, mut peer) = server();
+        let f = client_frame(0x81, b"split across reads");
+        // Half a frame header (2 of its 6 bytes and 1 of the mask key) stays in the engine.
+        peer.write_all(&f[..3]).await.unwrap();
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(ws.inner.s.holds_recv_buffer(), "the header's first bytes stay buffered");
+        // Payload bytes that arrive are handed on (the buffer empties between frames' pieces).
+        peer.write_all(&f[3..9]).await.unwrap();
+        assert!(poll_once(&mut ws).is_pending());
+        peer.write_all(&f[9..]).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("split across reads"));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
     }
 }
