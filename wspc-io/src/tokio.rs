@@ -130,7 +130,8 @@ pub async fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<
         };
         client_handshake_inner(stream, &target, opts).await
     };
-    match ::tokio::time::timeout(opts.config.handshake_timeout, fut).await {
+    // Boxed: the handshake's state is needed only until the upgrade (see `accept_with`).
+    match ::tokio::time::timeout(opts.config.handshake_timeout, Box::pin(fut)).await {
         Ok(r) => r,
         Err(_) => Err(Error::HandshakeTimeout),
     }
@@ -142,7 +143,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let target = Target::parse(url)?;
-    match ::tokio::time::timeout(opts.config.handshake_timeout, client_handshake_inner(stream, &target, opts)).await {
+    let fut = Box::pin(client_handshake_inner(stream, &target, opts));
+    match ::tokio::time::timeout(opts.config.handshake_timeout, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::HandshakeTimeout),
     }
@@ -181,7 +183,18 @@ where
 /// handshake timeout (a stalled client gets `408` and the connection is dropped), answers
 /// bad requests (400, 405, 426, 431), and lets `handler` accept (choosing a subprotocol,
 /// adding headers) or reject with a status.
-pub async fn accept_with<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+pub async fn accept_with<S, F>(io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+{
+    // Boxed: the handshake's state (its timer, the read future) is needed only until the
+    // upgrade, and would otherwise stay reserved in the caller's task for the whole life of
+    // the connection.
+    Box::pin(accept_inner(io, config, handler)).await
+}
+
+async fn accept_inner<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
@@ -245,7 +258,8 @@ where
     F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
 {
     let start = ::tokio::time::Instant::now();
-    let tls = match ::tokio::time::timeout(config.handshake_timeout, acceptor.accept(tcp)).await {
+    // Boxed like `accept_with`'s state: TLS handshake state is large and short-lived.
+    let tls = match ::tokio::time::timeout(config.handshake_timeout, Box::pin(acceptor.accept(tcp))).await {
         Ok(r) => r.map_err(|e| Error::Tls(e.to_string()))?,
         Err(_) => return Err(Error::HandshakeTimeout),
     };

@@ -288,8 +288,8 @@ impl Handle {
             self.config.receive_buffer_size as usize,
             self.config.max_message_size,
         );
-        self.send.deflate = Some(c);
-        self.recv.inflate = Some(dec);
+        self.send.deflate = Some(Box::new(c));
+        self.recv.inflate = Some(Box::new(dec));
         self.deflate = Some(p);
     }
 

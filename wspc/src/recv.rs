@@ -101,7 +101,8 @@ pub struct ReceiveHalf {
     failed: Option<ProtocolError>,
     close_received: bool,
     #[cfg(feature = "deflate")]
-    pub(crate) inflate: Option<crate::deflate::Decompressor>,
+    /// Boxed: most connections do not compress, and an idle one should stay small.
+    pub(crate) inflate: Option<Box<crate::deflate::Decompressor>>,
 }
 
 // SAFETY: the only non-Send field is `Pending::target`, caller memory handed over by the

@@ -57,7 +57,8 @@ struct SendOp {
 }
 
 #[cfg(feature = "deflate")]
-type Deflater = Option<crate::deflate::Compressor>;
+/// Boxed: most connections do not compress, and an idle one should stay small.
+type Deflater = Option<Box<crate::deflate::Compressor>>;
 #[cfg(not(feature = "deflate"))]
 type Deflater = ();
 
