@@ -47,8 +47,10 @@ pub struct ClientHandshakeResult {
 /// [`ReceiveHalf`]; they share only a few atomics.
 pub struct Handle {
     role: Role,
+    /// Needed only until the session opens (extension negotiation), then dropped: boxed
+    /// so that an open handle carries a pointer, not the whole configuration.
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    config: Config,
+    config: Option<Box<Config>>,
     state: State,
     send: SendHalf,
     recv: ReceiveHalf,
@@ -90,7 +92,7 @@ impl Handle {
         let recv = ReceiveHalf::new(shared, config.role, limits, rbuf, recv_cap);
         Self {
             role: config.role,
-            config,
+            config: Some(Box::new(config)),
             state: State::Created,
             send,
             recv,
@@ -138,7 +140,7 @@ impl Handle {
         #[allow(unused_mut)]
         let mut offered: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
         #[cfg(feature = "deflate")]
-        if let Some(d) = &self.config.deflate {
+        if let Some(d) = &self.cfg().deflate {
             offered.extend(d.client_offers());
         }
         let headers = handshake::client_request_headers(&key, subprotocols, &offered);
@@ -177,7 +179,7 @@ impl Handle {
                 continue;
             }
             #[cfg(feature = "deflate")]
-            if let Some(d) = &self.config.deflate {
+            if let Some(d) = &self.cfg().deflate {
                 if name.eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME.as_bytes()) && deflate_params.is_none() {
                     deflate_params = Some(d.accept_response(item)?);
                     continue;
@@ -189,7 +191,7 @@ impl Handle {
         if let Some(p) = deflate_params {
             self.install_deflate(p);
         }
-        self.state = State::Open;
+        self.set_open();
         Ok(ClientHandshakeResult { subprotocol: r.subprotocol, extensions: selected })
     }
 
@@ -219,7 +221,7 @@ impl Handle {
         #[allow(unused_mut)]
         let mut answer: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
         #[cfg(feature = "deflate")]
-        if let Some(d) = &self.config.deflate {
+        if let Some(d) = &self.cfg().deflate {
             let app_took_deflate = extensions.iter().any(|e| {
                 handshake::extension_name(e.as_bytes()).eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME.as_bytes())
             });
@@ -242,7 +244,7 @@ impl Handle {
     pub fn end_server_handshake(&mut self) -> Result<()> {
         match self.state {
             State::ServerHandshaking { .. } => {
-                self.state = State::Open;
+                self.set_open();
                 Ok(())
             }
             _ => Err(Misuse::WrongState("end_server_handshake without begin_server_handshake").into()),
@@ -263,8 +265,20 @@ impl Handle {
         if !matches!(self.state, State::Created) {
             return Err(Misuse::WrongState("the handshake already began").into());
         }
-        self.state = State::Open;
+        self.set_open();
         Ok(())
+    }
+
+    /// The configuration, which is kept until the session opens.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    fn cfg(&self) -> &Config {
+        self.config.as_deref().expect("the configuration is kept until the session opens")
+    }
+
+    /// The handshake is over: the session is open and the configuration no longer needed.
+    fn set_open(&mut self) {
+        self.state = State::Open;
+        self.config = None;
     }
 
     /// permessage-deflate lends its own memory (inflated chunks, compressed payloads), which
@@ -272,7 +286,7 @@ impl Handle {
     /// buffer or the caller's payload; so the two cannot be combined.
     #[cfg(feature = "deflate")]
     fn check_deflate_allowed(&self) -> Result<()> {
-        if self.config.deflate.is_some() && self.config.allocated.is_some() {
+        if self.cfg().deflate.is_some() && self.cfg().allocated.is_some() {
             return Err(Misuse::InvalidProperty("permessage-deflate cannot be used with an allocated buffer").into());
         }
         Ok(())
@@ -280,13 +294,13 @@ impl Handle {
 
     #[cfg(feature = "deflate")]
     fn install_deflate(&mut self, p: crate::deflate::DeflateParams) {
-        let d = self.config.deflate.as_ref().expect("deflate configured");
+        let d = self.cfg().deflate.as_ref().expect("deflate configured");
         let (c, dec) = crate::deflate::codec_pair(
             self.role,
             &p,
             d,
-            self.config.receive_buffer_size as usize,
-            self.config.max_message_size,
+            self.cfg().receive_buffer_size as usize,
+            self.cfg().max_message_size,
         );
         self.send.deflate = Some(Box::new(c));
         self.recv.inflate = Some(Box::new(dec));
@@ -297,7 +311,7 @@ impl Handle {
         match self.state {
             State::Open => Ok(()),
             State::ServerHandshaking { .. } => {
-                self.state = State::Open;
+                self.set_open();
                 Ok(())
             }
             _ => Err(Misuse::WrongState("the handshake has not completed").into()),
