@@ -296,10 +296,10 @@ struct Inner<S> {
     close_timeout: Duration,
     close_deadline: Option<Instant>,
     subprotocol: Option<String>,
-    /// A message to hand out once the writes before it are flushed (the peer's close).
-    held: Option<RecvStep>,
-    /// An error to report once the close frame it caused is flushed.
-    held_err: Option<Error>,
+    /// A message to hand out once the writes before it are flushed (the peer's close), or
+    /// an error to report once the close frame it caused is flushed. Boxed: rare, and an
+    /// idle connection should stay small.
+    held: Option<Box<Result<RecvStep>>>,
     finish: Finish,
     reported_end: bool,
 }
@@ -400,13 +400,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>, mut want: Want<'_>) -> Poll<Result<RecvStep>> {
-        if self.held.is_some() || self.held_err.is_some() {
+        if self.held.is_some() {
             // Flush the close frame that goes with it first (bounded by the OS buffer).
             let _ = ready!(self.poll_flush(cx));
-            if let Some(step) = self.held.take() {
-                return Poll::Ready(Ok(step));
-            }
-            return Poll::Ready(Err(self.held_err.take().expect("checked")));
+            return Poll::Ready(*self.held.take().expect("checked"));
         }
         loop {
             let piece = match &mut want {
@@ -452,7 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     if self.s.close_received() && self.s.wants_write() {
                         // The close reply goes out before the peer's close is handed out.
                         if self.poll_flush(cx).is_pending() {
-                            self.held = Some(step);
+                            self.held = Some(Box::new(Ok(step)));
                             return Poll::Pending;
                         }
                     }
@@ -464,7 +461,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         && !matches!(e, Error::ConnectionClosed)
                         && self.poll_flush(cx).is_pending()
                     {
-                        self.held_err = Some(e);
+                        self.held = Some(Box::new(Err(e)));
                         return Poll::Pending;
                     }
                     return Poll::Ready(Err(e));
@@ -590,7 +587,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 close_deadline: None,
                 subprotocol: None,
                 held: None,
-                held_err: None,
                 finish: Finish::Open,
                 reported_end: false,
             }),

@@ -12,9 +12,19 @@ use std::sync::Arc;
 
 enum State {
     Created,
-    ClientHandshaking { key: String, subprotocols: Vec<String>, extensions: Vec<String>, headers: Vec<OwnedHeader> },
-    ServerHandshaking { headers: Vec<OwnedHeader> },
+    /// Boxed: an open handle should not carry room for it.
+    ClientHandshaking(Box<ClientHandshake>),
+    ServerHandshaking {
+        headers: Vec<OwnedHeader>,
+    },
     Open,
+}
+
+struct ClientHandshake {
+    key: String,
+    subprotocols: Vec<String>,
+    extensions: Vec<String>,
+    headers: Vec<OwnedHeader>,
 }
 
 /// What `end_client_handshake` reports: indices into the arrays given to
@@ -144,14 +154,14 @@ impl Handle {
             offered.extend(d.client_offers());
         }
         let headers = handshake::client_request_headers(&key, subprotocols, &offered);
-        self.state = State::ClientHandshaking {
+        self.state = State::ClientHandshaking(Box::new(ClientHandshake {
             key,
             subprotocols: subprotocols.iter().map(|s| s.to_string()).collect(),
             extensions: extensions.iter().map(|s| s.to_string()).collect(),
             headers,
-        };
+        }));
         match &self.state {
-            State::ClientHandshaking { headers, .. } => Ok(headers),
+            State::ClientHandshaking(c) => Ok(&c.headers),
             _ => unreachable!("state set above"),
         }
     }
@@ -159,9 +169,10 @@ impl Handle {
     /// `WebSocketEndClientHandshake`: validates the response headers (the application has
     /// already checked for status 101) and opens the session.
     pub fn end_client_handshake(&mut self, response: &[Header<'_>]) -> Result<ClientHandshakeResult> {
-        let State::ClientHandshaking { key, subprotocols, extensions, .. } = &self.state else {
+        let State::ClientHandshaking(c) = &self.state else {
             return Err(Misuse::WrongState("end_client_handshake before begin_client_handshake").into());
         };
+        let ClientHandshake { key, subprotocols, extensions, .. } = &**c;
         let offered: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
         let r = handshake::validate_response(response, key, &offered)?;
         let mut selected = Vec::new();
@@ -254,7 +265,8 @@ impl Handle {
     /// The headers produced by the handshake call in progress, if any.
     pub fn handshake_headers(&self) -> Option<&[OwnedHeader]> {
         match &self.state {
-            State::ClientHandshaking { headers, .. } | State::ServerHandshaking { headers } => Some(headers),
+            State::ClientHandshaking(c) => Some(&c.headers),
+            State::ServerHandshaking { headers } => Some(headers),
             _ => None,
         }
     }
