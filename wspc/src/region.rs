@@ -20,7 +20,11 @@ unsafe impl Send for Region {}
 /// Idle buffers (receive and send regions) kept per thread for reuse, so that releasing a
 /// buffer while a connection waits and taking one back when data arrives costs no
 /// allocation.
+/// At most this many blocks of one size (receive buffers and send buffers have their own
+/// share, so small send buffers never crowd out receive buffers)...
 const POOL_CAP: usize = 32;
+/// ...and this many in all.
+const POOL_CAP_TOTAL: usize = 4 * POOL_CAP;
 
 struct Pool(Vec<(NonNull<u8>, usize)>);
 
@@ -87,7 +91,7 @@ impl Region {
         let len = self.len;
         let kept = POOL.try_with(|p| {
             let mut p = p.borrow_mut();
-            if p.0.len() < POOL_CAP {
+            if p.0.len() < POOL_CAP_TOTAL && p.0.iter().filter(|&&(_, l)| l == len).count() < POOL_CAP {
                 p.0.push((ptr, len));
                 true
             } else {
