@@ -52,13 +52,19 @@ where
     let _ = ws.close(None).await;
 }
 
+async fn serve_tls(tcp: TcpStream, opts: Arc<Opts>, acc: tokio_rustls::TlsAcceptor) {
+    match wspc_io::tokio::accept_tls_with(tcp, &acc, &opts.config, handler(&opts)).await {
+        Ok(ws) => echo(ws).await,
+        Err(e) => eprintln!("handshake: {e}"),
+    }
+}
+
 async fn serve(tcp: TcpStream, opts: Arc<Opts>, tls: Option<tokio_rustls::TlsAcceptor>) {
     let _ = tcp.set_nodelay(true);
     match tls {
-        Some(acc) => match wspc_io::tokio::accept_tls_with(tcp, &acc, &opts.config, handler(&opts)).await {
-            Ok(ws) => echo(ws).await,
-            Err(e) => eprintln!("handshake: {e}"),
-        },
+        // Boxed: a TLS connection's state (rustls and its buffers) is many times the size
+        // of a plain one's, and the task of every plain connection would carry room for it.
+        Some(acc) => Box::pin(serve_tls(tcp, opts, acc)).await,
         None => match wspc_io::tokio::accept_with(tcp, &opts.config, handler(&opts)).await {
             Ok(ws) => echo(ws).await,
             Err(e) => eprintln!("handshake: {e}"),

@@ -12,10 +12,44 @@ use wspc::{Action, ActionQueue, ActionToken, BufferType, Handle, Role, SendBuffe
 /// A lent send buffer at least this long is written from the engine's memory instead of
 /// being copied into the write buffer.
 const DIRECT_MIN: usize = 16 << 10;
-/// Reclaimed payload vectors kept for reuse.
-const POOL_MAX: usize = 4;
-/// Reclaimed vectors larger than this are freed instead of kept.
+/// Vectors (message payloads, write buffers) kept per thread for reuse.
+const POOL_MAX: usize = 16;
+/// Vectors larger than this are freed instead of kept.
 const POOL_MAX_CAPACITY: usize = 1 << 20;
+
+thread_local! {
+    /// The vectors connections on this thread are not using: message buffers reclaimed
+    /// after a send, and the write buffers of connections waiting for input. Steady traffic
+    /// takes and returns them without allocating, while an idle connection holds none.
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty vector from this thread's pool (or a new, unallocated one).
+fn pool_take() -> Vec<u8> {
+    POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default()
+}
+
+/// Keeps `v` (cleared) in this thread's pool if there is room and it is not too large.
+fn pool_give(mut v: Vec<u8>) {
+    if v.capacity() == 0 || v.capacity() > POOL_MAX_CAPACITY {
+        return;
+    }
+    v.clear();
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_MAX {
+            p.push(v);
+        }
+    });
+}
+
+/// Makes sure the write buffer has memory (taking a pooled vector) before it is filled.
+fn out_ready(out: &mut Vec<u8>) -> &mut Vec<u8> {
+    if out.capacity() == 0 {
+        *out = pool_take();
+    }
+    out
+}
 
 struct Direct {
     ptr: *const u8,
@@ -59,7 +93,6 @@ pub(crate) struct Session {
     direct: Option<Direct>,
     send_busy: bool,
     control: VecDeque<Control>,
-    pool: Vec<Vec<u8>>,
     write_limit: usize,
     prefix: Vec<u8>,
     prefix_pos: usize,
@@ -90,7 +123,6 @@ impl Session {
             direct: None,
             send_busy: false,
             control: VecDeque::new(),
-            pool: Vec::new(),
             write_limit: write_limit.max(1),
             prefix,
             prefix_pos: 0,
@@ -154,16 +186,45 @@ impl Session {
         std::mem::take(&mut self.activity)
     }
 
-    /// Gives back a vector for reuse as a message buffer.
-    pub(crate) fn recycle(&mut self, mut v: Vec<u8>) {
-        if self.pool.len() < POOL_MAX && v.capacity() <= POOL_MAX_CAPACITY && v.capacity() > 0 {
-            v.clear();
-            self.pool.push(v);
-        }
+    /// Gives back a vector for reuse as a message buffer (to this thread's pool, shared by
+    /// the connections on the thread, so an idle connection keeps none).
+    pub(crate) fn recycle(&mut self, v: Vec<u8>) {
+        pool_give(v);
     }
 
     fn take_buffer(&mut self) -> Vec<u8> {
-        self.pool.pop().unwrap_or_default()
+        pool_take()
+    }
+
+    /// The transport has nothing to read now: gives back what a waiting connection does
+    /// not need, so that an idle connection holds no buffer. The engine's receive buffer
+    /// goes back to its per-thread pool (withdrawing the read action in flight, unless
+    /// bytes of a frame are buffered), and while nothing waits to be written, the engine's
+    /// send buffer and the write buffer too. The next [`poll_recv`](Self::poll_recv) takes
+    /// a new read, in a pooled buffer: no allocation and no system call added per wake-up.
+    /// Call it only when no bytes were put in [`read_buf`](Self::read_buf) since the read
+    /// was handed out.
+    pub(crate) fn park(&mut self) {
+        if self.read.is_some() && self.handle.receive_half().release_buffer() {
+            self.read = None;
+        }
+        if self.write_idle() {
+            self.handle.send_half().release_buffer();
+            pool_give(std::mem::take(&mut self.out));
+            self.out_pos = 0;
+        }
+    }
+
+    /// True while the engine's receive buffer is attached (tests).
+    #[cfg(test)]
+    pub(crate) fn holds_recv_buffer(&mut self) -> bool {
+        self.handle.receive_half().holds_buffer()
+    }
+
+    /// True while the engine's send buffer or the write buffer holds memory (tests).
+    #[cfg(test)]
+    pub(crate) fn holds_send_buffers(&mut self) -> bool {
+        self.out.capacity() > 0 || self.handle.send_half().holds_buffer()
     }
 
     /// Queues one message (the caller checked [`can_send`](Self::can_send), or accepts a
@@ -304,15 +365,16 @@ impl Session {
                     let slices = buffers.as_slices();
                     let total = buffers.len();
                     let (last, head) = slices.split_last().expect("at least one buffer");
+                    let out = out_ready(&mut self.out);
                     if last.len() >= DIRECT_MIN {
                         for s in head {
-                            self.out.extend_from_slice(s);
+                            out.extend_from_slice(s);
                         }
                         self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
                         return;
                     }
                     for s in slices {
-                        self.out.extend_from_slice(s);
+                        out.extend_from_slice(s);
                     }
                     self.handle.complete_action(token, total);
                 }
@@ -520,8 +582,9 @@ impl Session {
                     return Ok(RecvStep::Read);
                 }
                 Action::SendToNetwork { token, buffers, .. } => {
+                    let out = out_ready(&mut self.out);
                     for s in buffers.as_slices() {
-                        self.out.extend_from_slice(s);
+                        out.extend_from_slice(s);
                     }
                     let n = buffers.len();
                     self.handle.complete_action(token, n);
@@ -589,7 +652,7 @@ impl Session {
                             let (_, buf) = match &mut self.assembly {
                                 Some(a) => a,
                                 slot => {
-                                    let v = self.pool.pop().unwrap_or_default();
+                                    let v = pool_take();
                                     slot.insert((text, v))
                                 }
                             };
@@ -624,6 +687,13 @@ impl Session {
     #[allow(dead_code)]
     pub(crate) fn buffer(&mut self) -> Vec<u8> {
         self.take_buffer()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The write buffer is worth keeping for the next connection on this thread.
+        pool_give(std::mem::take(&mut self.out));
     }
 }
 

@@ -130,7 +130,8 @@ pub async fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<
         };
         client_handshake_inner(stream, &target, opts).await
     };
-    match ::tokio::time::timeout(opts.config.handshake_timeout, fut).await {
+    // Boxed: the handshake's state is needed only until the upgrade (see `accept_with`).
+    match ::tokio::time::timeout(opts.config.handshake_timeout, Box::pin(fut)).await {
         Ok(r) => r,
         Err(_) => Err(Error::HandshakeTimeout),
     }
@@ -142,7 +143,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let target = Target::parse(url)?;
-    match ::tokio::time::timeout(opts.config.handshake_timeout, client_handshake_inner(stream, &target, opts)).await {
+    let fut = Box::pin(client_handshake_inner(stream, &target, opts));
+    match ::tokio::time::timeout(opts.config.handshake_timeout, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::HandshakeTimeout),
     }
@@ -181,7 +183,18 @@ where
 /// handshake timeout (a stalled client gets `408` and the connection is dropped), answers
 /// bad requests (400, 405, 426, 431), and lets `handler` accept (choosing a subprotocol,
 /// adding headers) or reject with a status.
-pub async fn accept_with<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+pub async fn accept_with<S, F>(io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+{
+    // Boxed: the handshake's state (its timer, the read future) is needed only until the
+    // upgrade, and would otherwise stay reserved in the caller's task for the whole life of
+    // the connection.
+    Box::pin(accept_inner(io, config, handler)).await
+}
+
+async fn accept_inner<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
@@ -245,7 +258,8 @@ where
     F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
 {
     let start = ::tokio::time::Instant::now();
-    let tls = match ::tokio::time::timeout(config.handshake_timeout, acceptor.accept(tcp)).await {
+    // Boxed like `accept_with`'s state: TLS handshake state is large and short-lived.
+    let tls = match ::tokio::time::timeout(config.handshake_timeout, Box::pin(acceptor.accept(tcp))).await {
         Ok(r) => r.map_err(|e| Error::Tls(e.to_string()))?,
         Err(_) => return Err(Error::HandshakeTimeout),
     };
@@ -282,10 +296,10 @@ struct Inner<S> {
     close_timeout: Duration,
     close_deadline: Option<Instant>,
     subprotocol: Option<String>,
-    /// A message to hand out once the writes before it are flushed (the peer's close).
-    held: Option<RecvStep>,
-    /// An error to report once the close frame it caused is flushed.
-    held_err: Option<Error>,
+    /// A message to hand out once the writes before it are flushed (the peer's close), or
+    /// an error to report once the close frame it caused is flushed. Boxed: rare, and an
+    /// idle connection should stay small.
+    held: Option<Box<Result<RecvStep>>>,
     finish: Finish,
     reported_end: bool,
 }
@@ -397,13 +411,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>, mut want: Want<'_>) -> Poll<Result<RecvStep>> {
-        if self.held.is_some() || self.held_err.is_some() {
+        if self.held.is_some() {
             // Flush the close frame that goes with it first (bounded by the OS buffer).
             let _ = ready!(self.poll_flush(cx));
-            if let Some(step) = self.held.take() {
-                return Poll::Ready(Ok(step));
-            }
-            return Poll::Ready(Err(self.held_err.take().expect("checked")));
+            return Poll::Ready(*self.held.take().expect("checked"));
         }
         loop {
             let piece = match &mut want {
@@ -436,6 +447,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                             return Poll::Ready(Err(e.into()));
                         }
                         Poll::Pending => {
+                            // Nothing to read: wait without the receive buffer (and, once
+                            // everything is written, without the write buffers).
+                            self.s.park();
                             ready!(self.poll_timer(cx));
                             self.on_timer()?;
                         }
@@ -446,7 +460,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     if self.s.close_received() && self.s.wants_write() {
                         // The close reply goes out before the peer's close is handed out.
                         if self.poll_flush(cx).is_pending() {
-                            self.held = Some(step);
+                            self.held = Some(Box::new(Ok(step)));
                             return Poll::Pending;
                         }
                     }
@@ -458,7 +472,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         && !matches!(e, Error::ConnectionClosed)
                         && self.poll_flush(cx).is_pending()
                     {
-                        self.held_err = Some(e);
+                        self.held = Some(Box::new(Err(e)));
                         return Poll::Pending;
                     }
                     return Poll::Ready(Err(e));
@@ -564,14 +578,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 }
 
 /// A WebSocket connection over a tokio stream.
+///
+/// The connection's state lives in one heap block and a `WebSocket` is a pointer: the
+/// futures that hold one (a connection's task, `async fn handle(ws: WebSocket<_>)`, which
+/// Rust may lay out with the value twice) stay small, and so does an idle connection.
 pub struct WebSocket<S> {
-    inner: Inner<S>,
+    inner: Box<Inner<S>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     fn new(io: S, s: Session, config: &Config) -> Self {
         Self {
-            inner: Inner {
+            inner: Box::new(Inner {
                 io,
                 s,
                 ka: config.keepalive.map(|k| KeepaliveState::new(k, Instant::now())),
@@ -580,10 +598,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
                 close_deadline: None,
                 subprotocol: None,
                 held: None,
-                held_err: None,
                 finish: Finish::Open,
                 reported_end: false,
-            },
+            }),
         }
     }
 
@@ -662,7 +679,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Splits into halves for two tasks. They share one lock, held only inside a poll.
     pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
-        let shared = Arc::new(Shared { inner: Mutex::new(self.inner), wakers: Arc::new(WakerPair::default()) });
+        let shared = Arc::new(Shared { inner: Mutex::new(*self.inner), wakers: Arc::new(WakerPair::default()) });
         (ReadHalf { shared: shared.clone() }, WriteHalf { shared })
     }
 }
@@ -778,7 +795,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
         }
         drop(other);
         match Arc::try_unwrap(self.shared) {
-            Ok(sh) => Ok(WebSocket { inner: sh.inner.into_inner().unwrap_or_else(|p| p.into_inner()) }),
+            Ok(sh) => Ok(WebSocket { inner: Box::new(sh.inner.into_inner().unwrap_or_else(|p| p.into_inner())) }),
             Err(_) => unreachable!("both halves were given"),
         }
     }
@@ -843,5 +860,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> futures_sink::Sink<Message> for WriteHal
             i.s.queue_close(Some((wspc::close_status::SUCCESS, String::new())));
             i.poll_flush(cx)
         })
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+    use ::tokio::io::{duplex, DuplexStream};
+
+    /// A masked client frame (`0x81`: text, `0x82`: binary) carrying `payload`.
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() < 126);
+        let key = [0x11, 0x22, 0x33, 0x44];
+        let mut f = vec![opcode, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    /// Polls the server for a message once, with a waker that does nothing.
+    fn poll_once(ws: &mut WebSocket<DuplexStream>) -> Poll<Option<Result<Message>>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        ws.inner.poll_next_msg(&mut cx)
+    }
+
+    fn server() -> (WebSocket<DuplexStream>, DuplexStream) {
+        let (a, b) = duplex(1 << 20);
+        (WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap(), b)
+    }
+
+    #[::tokio::test]
+    async fn a_connection_waiting_for_data_holds_no_buffer_and_still_receives() {
+        let (mut ws, mut peer) = server();
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer(), "waiting for data without a receive buffer");
+        assert!(!ws.inner.s.holds_send_buffers());
+        // Data arrives: it is read (into a buffer taken again) and delivered whole.
+        peer.write_all(&client_frame(0x81, b"hello")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hello"));
+        // Idle again after traffic, with an echo written: nothing held either.
+        ws.send(Message::binary(b"echo".to_vec())).await.unwrap();
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
+        assert!(!ws.inner.s.holds_send_buffers(), "the write buffers go back while idle");
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"\x82\x04echo");
+        // Two messages in one write, then silence: both come out, in order.
+        let mut two = client_frame(0x82, b"one");
+        two.extend(client_frame(0x82, b"two"));
+        peer.write_all(&two).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"one".to_vec()));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"two".to_vec()));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
+    }
+
+    #[::tokio::test]
+    async fn a_partial_frame_keeps_its_buffer_until_the_rest_arrives() {
+        let (mut ws, mut peer) = server();
+        let f = client_frame(0x81, b"split across reads");
+        // Half a frame header (2 of its 6 bytes and 1 of the mask key) stays in the engine.
+        peer.write_all(&f[..3]).await.unwrap();
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(ws.inner.s.holds_recv_buffer(), "the header's first bytes stay buffered");
+        // Payload bytes that arrive are handed on (the buffer empties between frames' pieces).
+        peer.write_all(&f[3..9]).await.unwrap();
+        assert!(poll_once(&mut ws).is_pending());
+        peer.write_all(&f[9..]).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("split across reads"));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
     }
 }

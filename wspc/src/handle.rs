@@ -12,9 +12,19 @@ use std::sync::Arc;
 
 enum State {
     Created,
-    ClientHandshaking { key: String, subprotocols: Vec<String>, extensions: Vec<String>, headers: Vec<OwnedHeader> },
-    ServerHandshaking { headers: Vec<OwnedHeader> },
+    /// Boxed: an open handle should not carry room for it.
+    ClientHandshaking(Box<ClientHandshake>),
+    ServerHandshaking {
+        headers: Vec<OwnedHeader>,
+    },
     Open,
+}
+
+struct ClientHandshake {
+    key: String,
+    subprotocols: Vec<String>,
+    extensions: Vec<String>,
+    headers: Vec<OwnedHeader>,
 }
 
 /// What `end_client_handshake` reports: indices into the arrays given to
@@ -47,8 +57,10 @@ pub struct ClientHandshakeResult {
 /// [`ReceiveHalf`]; they share only a few atomics.
 pub struct Handle {
     role: Role,
+    /// Needed only until the session opens (extension negotiation), then dropped: boxed
+    /// so that an open handle carries a pointer, not the whole configuration.
     #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    config: Config,
+    config: Option<Box<Config>>,
     state: State,
     send: SendHalf,
     recv: ReceiveHalf,
@@ -90,7 +102,7 @@ impl Handle {
         let recv = ReceiveHalf::new(shared, config.role, limits, rbuf, recv_cap);
         Self {
             role: config.role,
-            config,
+            config: Some(Box::new(config)),
             state: State::Created,
             send,
             recv,
@@ -138,18 +150,18 @@ impl Handle {
         #[allow(unused_mut)]
         let mut offered: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
         #[cfg(feature = "deflate")]
-        if let Some(d) = &self.config.deflate {
+        if let Some(d) = &self.cfg().deflate {
             offered.extend(d.client_offers());
         }
         let headers = handshake::client_request_headers(&key, subprotocols, &offered);
-        self.state = State::ClientHandshaking {
+        self.state = State::ClientHandshaking(Box::new(ClientHandshake {
             key,
             subprotocols: subprotocols.iter().map(|s| s.to_string()).collect(),
             extensions: extensions.iter().map(|s| s.to_string()).collect(),
             headers,
-        };
+        }));
         match &self.state {
-            State::ClientHandshaking { headers, .. } => Ok(headers),
+            State::ClientHandshaking(c) => Ok(&c.headers),
             _ => unreachable!("state set above"),
         }
     }
@@ -157,9 +169,10 @@ impl Handle {
     /// `WebSocketEndClientHandshake`: validates the response headers (the application has
     /// already checked for status 101) and opens the session.
     pub fn end_client_handshake(&mut self, response: &[Header<'_>]) -> Result<ClientHandshakeResult> {
-        let State::ClientHandshaking { key, subprotocols, extensions, .. } = &self.state else {
+        let State::ClientHandshaking(c) = &self.state else {
             return Err(Misuse::WrongState("end_client_handshake before begin_client_handshake").into());
         };
+        let ClientHandshake { key, subprotocols, extensions, .. } = &**c;
         let offered: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
         let r = handshake::validate_response(response, key, &offered)?;
         let mut selected = Vec::new();
@@ -177,7 +190,7 @@ impl Handle {
                 continue;
             }
             #[cfg(feature = "deflate")]
-            if let Some(d) = &self.config.deflate {
+            if let Some(d) = &self.cfg().deflate {
                 if name.eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME.as_bytes()) && deflate_params.is_none() {
                     deflate_params = Some(d.accept_response(item)?);
                     continue;
@@ -189,7 +202,7 @@ impl Handle {
         if let Some(p) = deflate_params {
             self.install_deflate(p);
         }
-        self.state = State::Open;
+        self.set_open();
         Ok(ClientHandshakeResult { subprotocol: r.subprotocol, extensions: selected })
     }
 
@@ -219,7 +232,7 @@ impl Handle {
         #[allow(unused_mut)]
         let mut answer: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
         #[cfg(feature = "deflate")]
-        if let Some(d) = &self.config.deflate {
+        if let Some(d) = &self.cfg().deflate {
             let app_took_deflate = extensions.iter().any(|e| {
                 handshake::extension_name(e.as_bytes()).eq_ignore_ascii_case(crate::deflate::EXTENSION_NAME.as_bytes())
             });
@@ -242,7 +255,7 @@ impl Handle {
     pub fn end_server_handshake(&mut self) -> Result<()> {
         match self.state {
             State::ServerHandshaking { .. } => {
-                self.state = State::Open;
+                self.set_open();
                 Ok(())
             }
             _ => Err(Misuse::WrongState("end_server_handshake without begin_server_handshake").into()),
@@ -252,7 +265,8 @@ impl Handle {
     /// The headers produced by the handshake call in progress, if any.
     pub fn handshake_headers(&self) -> Option<&[OwnedHeader]> {
         match &self.state {
-            State::ClientHandshaking { headers, .. } | State::ServerHandshaking { headers } => Some(headers),
+            State::ClientHandshaking(c) => Some(&c.headers),
+            State::ServerHandshaking { headers } => Some(headers),
             _ => None,
         }
     }
@@ -263,8 +277,20 @@ impl Handle {
         if !matches!(self.state, State::Created) {
             return Err(Misuse::WrongState("the handshake already began").into());
         }
-        self.state = State::Open;
+        self.set_open();
         Ok(())
+    }
+
+    /// The configuration, which is kept until the session opens.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    fn cfg(&self) -> &Config {
+        self.config.as_deref().expect("the configuration is kept until the session opens")
+    }
+
+    /// The handshake is over: the session is open and the configuration no longer needed.
+    fn set_open(&mut self) {
+        self.state = State::Open;
+        self.config = None;
     }
 
     /// permessage-deflate lends its own memory (inflated chunks, compressed payloads), which
@@ -272,7 +298,7 @@ impl Handle {
     /// buffer or the caller's payload; so the two cannot be combined.
     #[cfg(feature = "deflate")]
     fn check_deflate_allowed(&self) -> Result<()> {
-        if self.config.deflate.is_some() && self.config.allocated.is_some() {
+        if self.cfg().deflate.is_some() && self.cfg().allocated.is_some() {
             return Err(Misuse::InvalidProperty("permessage-deflate cannot be used with an allocated buffer").into());
         }
         Ok(())
@@ -280,16 +306,16 @@ impl Handle {
 
     #[cfg(feature = "deflate")]
     fn install_deflate(&mut self, p: crate::deflate::DeflateParams) {
-        let d = self.config.deflate.as_ref().expect("deflate configured");
+        let d = self.cfg().deflate.as_ref().expect("deflate configured");
         let (c, dec) = crate::deflate::codec_pair(
             self.role,
             &p,
             d,
-            self.config.receive_buffer_size as usize,
-            self.config.max_message_size,
+            self.cfg().receive_buffer_size as usize,
+            self.cfg().max_message_size,
         );
-        self.send.deflate = Some(c);
-        self.recv.inflate = Some(dec);
+        self.send.deflate = Some(Box::new(c));
+        self.recv.inflate = Some(Box::new(dec));
         self.deflate = Some(p);
     }
 
@@ -297,7 +323,7 @@ impl Handle {
         match self.state {
             State::Open => Ok(()),
             State::ServerHandshaking { .. } => {
-                self.state = State::Open;
+                self.set_open();
                 Ok(())
             }
             _ => Err(Misuse::WrongState("the handshake has not completed").into()),

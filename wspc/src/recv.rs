@@ -116,7 +116,8 @@ pub struct ReceiveHalf {
     failed: Option<ProtocolError>,
     close_received: bool,
     #[cfg(feature = "deflate")]
-    pub(crate) inflate: Option<crate::deflate::Decompressor>,
+    /// Boxed: most connections do not compress, and an idle one should stay small.
+    pub(crate) inflate: Option<Box<crate::deflate::Decompressor>>,
 }
 
 // SAFETY: the only non-Send field is `Pending::target`, caller memory handed over by the
@@ -182,15 +183,36 @@ impl ReceiveHalf {
         self.shared.is_close_sent()
     }
 
-    /// Gives the receive buffer back while this side is idle (nothing buffered, no action
-    /// outstanding, no pong waiting), so a connection that waits for data holds no buffer:
-    /// call it before waiting for the transport to become readable. The buffer returns
-    /// (from a per-thread pool of idle buffers, so without allocating in steady state) when
-    /// the next receive needs it. Does nothing with a caller-allocated buffer. Returns
-    /// whether memory was released.
+    /// Gives the receive buffer back while this side is idle (nothing buffered, no pong
+    /// waiting, no receive being handed out), so a connection that waits for data holds no
+    /// buffer. The buffer returns (from a per-thread pool of idle buffers, so without
+    /// allocating in steady state) when the next receive needs it. Returns whether memory
+    /// was released (and so whether a read in flight was withdrawn); does nothing (and returns `false`) with a caller-allocated buffer
+    /// ([`Config::allocated_buffer`](crate::Config::allocated_buffer)).
+    ///
+    /// Call it when the transport has no bytes for the engine. A `ReceiveFromNetwork` that
+    /// is in flight with nothing buffered is **withdrawn**: its buffer must not be touched
+    /// any more, its token becomes stale (a later `complete_action` with it is ignored, like
+    /// any stale token), and the next [`get_action`](Self::get_action) asks for a new read,
+    /// in a buffer that may be elsewhere. So a caller can take the read action, try a
+    /// non-blocking read into its buffer, and release (withdrawing the read) when the
+    /// transport has nothing, instead of holding the buffer while it waits. A read that
+    /// has already been filled must be completed instead: never release between writing
+    /// bytes into the buffer and completing the read with their count. (The C API never
+    /// withdraws a read: there the buffer stays lent until the completion, as on Windows.)
     pub fn release_buffer(&mut self) -> bool {
-        if self.in_flight.is_some() || self.start != self.end || self.pong_len.is_some() {
+        if !self.buf.is_owned() || self.start != self.end || self.pong_len.is_some() {
             return false;
+        }
+        match self.in_flight {
+            None => {}
+            Some(InFlight::Read { .. }) => {
+                // Withdraw the read. Its token is stale from now on: every action gets a new
+                // sequence number (bumped here as well).
+                self.in_flight = None;
+                self.seq = self.seq.wrapping_add(1);
+            }
+            Some(_) => return false,
         }
         self.start = 0;
         self.end = 0;

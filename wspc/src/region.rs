@@ -17,9 +17,14 @@ pub(crate) struct Region {
 // owner to another thread moves the only access path with it.
 unsafe impl Send for Region {}
 
-/// Idle receive buffers kept per thread for reuse, so that releasing a buffer while a
-/// connection waits and taking one back when data arrives costs no allocation.
+/// Idle buffers (receive and send regions) kept per thread for reuse, so that releasing a
+/// buffer while a connection waits and taking one back when data arrives costs no
+/// allocation.
+/// At most this many blocks of one size (receive buffers and send buffers have their own
+/// share, so small send buffers never crowd out receive buffers)...
 const POOL_CAP: usize = 32;
+/// ...and this many in all.
+const POOL_CAP_TOTAL: usize = 4 * POOL_CAP;
 
 struct Pool(Vec<(NonNull<u8>, usize)>);
 
@@ -48,11 +53,6 @@ fn free_block(ptr: NonNull<u8>, len: usize) {
 }
 
 impl Region {
-    /// An engine-owned region of `len` bytes, allocated now.
-    pub(crate) fn owned(len: usize) -> Self {
-        Self { ptr: Some(alloc_block(len)), len, owned: true }
-    }
-
     /// An engine-owned region allocated on first use ([`Region::ensure`]).
     pub(crate) fn owned_lazy(len: usize) -> Self {
         Self { ptr: None, len, owned: true }
@@ -91,7 +91,7 @@ impl Region {
         let len = self.len;
         let kept = POOL.try_with(|p| {
             let mut p = p.borrow_mut();
-            if p.0.len() < POOL_CAP {
+            if p.0.len() < POOL_CAP_TOTAL && p.0.iter().filter(|&&(_, l)| l == len).count() < POOL_CAP {
                 p.0.push((ptr, len));
                 true
             } else {
@@ -102,6 +102,11 @@ impl Region {
             free_block(ptr, len);
         }
         true
+    }
+
+    /// True for engine-owned memory (which [`Region::release`] can give back).
+    pub(crate) fn is_owned(&self) -> bool {
+        self.owned
     }
 
     /// True while memory is attached.
@@ -157,7 +162,7 @@ pub(crate) fn split_regions(recv: usize, send: usize, allocated: Option<(*mut u8
         Some((ptr, _len)) => unsafe {
             (Region::borrowed(ptr, recv_total), Region::borrowed(ptr.add(recv_total), send))
         },
-        None => (Region::owned_lazy(recv_total), Region::owned(send)),
+        None => (Region::owned_lazy(recv_total), Region::owned_lazy(send)),
     }
 }
 
@@ -218,25 +223,29 @@ impl Shared {
     }
 }
 
+const KEY_POOL: usize = 256;
+
 /// Mask keys from the operating system's CSPRNG, fetched 64 at a time (RFC 6455 §5.3 asks
-/// for unpredictable keys; one system call per 64 frames keeps that cheap).
+/// for unpredictable keys; one system call per 64 frames keeps that cheap). The pool is
+/// allocated on first use: a server, which never masks, carries only a null pointer.
 pub(crate) struct MaskKeys {
-    pool: [u8; 256],
+    pool: Option<Box<[u8; KEY_POOL]>>,
     pos: usize,
 }
 
 impl MaskKeys {
     pub(crate) fn new() -> Self {
-        Self { pool: [0; 256], pos: 256 }
+        Self { pool: None, pos: KEY_POOL }
     }
 
     pub(crate) fn next(&mut self) -> [u8; 4] {
-        if self.pos + 4 > self.pool.len() {
-            getrandom::fill(&mut self.pool).expect("the operating system's random source failed");
+        let pool = self.pool.get_or_insert_with(|| Box::new([0; KEY_POOL]));
+        if self.pos + 4 > KEY_POOL {
+            getrandom::fill(&mut pool[..]).expect("the operating system's random source failed");
             self.pos = 0;
         }
-        let k = [self.pool[self.pos], self.pool[self.pos + 1], self.pool[self.pos + 2], self.pool[self.pos + 3]];
+        let p = self.pos;
         self.pos += 4;
-        k
+        [pool[p], pool[p + 1], pool[p + 2], pool[p + 3]]
     }
 }

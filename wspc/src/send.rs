@@ -57,7 +57,8 @@ struct SendOp {
 }
 
 #[cfg(feature = "deflate")]
-type Deflater = Option<crate::deflate::Compressor>;
+/// Boxed: most connections do not compress, and an idle one should stay small.
+type Deflater = Option<Box<crate::deflate::Compressor>>;
 #[cfg(not(feature = "deflate"))]
 type Deflater = ();
 
@@ -113,6 +114,22 @@ impl SendHalf {
     /// True while a send is queued and not yet completed.
     pub fn is_pending(&self) -> bool {
         self.op.is_some()
+    }
+
+    /// Gives the send buffer (frame headers and small or masked payload copies) back while
+    /// no send is queued, so an idle connection holds none; the next send takes one again
+    /// from a per-thread pool of idle buffers (no allocation in steady state). Returns
+    /// whether memory was released; does nothing with a caller-allocated buffer.
+    pub fn release_buffer(&mut self) -> bool {
+        if self.op.is_some() || self.in_flight.is_some() {
+            return false;
+        }
+        self.buf.release()
+    }
+
+    /// True while the send buffer is attached.
+    pub fn holds_buffer(&self) -> bool {
+        self.buf.is_allocated()
     }
 
     /// True once the receive half delivered the peer's close frame.
@@ -363,6 +380,7 @@ impl SendHalf {
             }
             op.wire_held = true;
         }
+        self.buf.ensure();
         let body = body_of(op, &self.deflate);
         let masked_copy = matches!(op.mask, Some(k) if k != [0; 4]);
         let cap = self.buf.len();

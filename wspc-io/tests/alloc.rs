@@ -1,0 +1,112 @@
+//! After a warm-up, a tokio server echoing messages allocates nothing per message: the
+//! engine's buffers come back from per-thread pools after each idle wait, received message
+//! vectors are reclaimed once their echo is sent, and the write buffer is pooled. A counting
+//! global allocator watches the server's calls (its own test binary, so nothing else counts).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+use wspc_io::tokio::WebSocket;
+use wspc_io::Config;
+
+struct Counting;
+
+thread_local! {
+    static COUNT: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    if COUNT.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+    }
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn counting(on: bool) {
+    COUNT.with(|c| c.set(on));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// A masked client binary frame carrying `payload`.
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    let key = [0x9e, 0x37, 0x79, 0xb9];
+    let mut f = vec![0x82];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+fn server_header_len(n: usize) -> usize {
+    match n {
+        0..=125 => 2,
+        126..=0xffff => 4,
+        _ => 10,
+    }
+}
+
+#[tokio::test]
+async fn steady_echo_allocates_nothing_per_message() {
+    for size in [20usize, 1024, 70_000] {
+        let (a, mut peer) = duplex(1 << 20);
+        let mut ws = WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap();
+        let payload: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
+        let frame = client_frame(&payload);
+        let mut echo = vec![0u8; server_header_len(size) + size];
+        let rounds = 300;
+        let mut during = 0;
+        for round in 0..rounds {
+            peer.write_all(&frame).await.unwrap();
+            let measure = round >= 100;
+            let before = allocations();
+            counting(measure);
+            let msg = ws.recv().await.unwrap().unwrap();
+            ws.feed(msg).await.unwrap();
+            ws.flush().await.unwrap();
+            counting(false);
+            during += allocations() - before;
+            peer.read_exact(&mut echo).await.unwrap();
+            assert_eq!(&echo[server_header_len(size)..], &payload[..], "size {size} round {round}");
+        }
+        assert_eq!(during, 0, "{size}-byte messages: {during} allocations in {} echoes", rounds - 100);
+    }
+}
