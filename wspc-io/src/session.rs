@@ -205,8 +205,16 @@ impl Session {
     /// Call it only when no bytes were put in [`read_buf`](Self::read_buf) since the read
     /// was handed out.
     pub(crate) fn park(&mut self) {
-        if self.read.is_some() && self.handle.receive_half().release_buffer() {
-            self.read = None;
+        match &self.read {
+            // A read into the empty buffer without a queued receive: end it empty, then
+            // give the buffer back.
+            Some(r) if r.token.is_none() => {
+                self.handle.commit_read(0);
+                self.read = None;
+                self.handle.receive_half().release_buffer();
+            }
+            Some(_) if self.handle.receive_half().release_buffer() => self.read = None,
+            _ => {}
         }
         if self.write_idle() {
             self.handle.send_half().release_buffer();
