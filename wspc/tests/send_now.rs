@@ -30,23 +30,7 @@ fn script() -> Vec<(BufferType, Vec<u8>)> {
 /// Sends one frame the queued way and returns the bytes written.
 fn queued(h: &mut Handle, ty: BufferType, payload: &[u8]) -> Vec<u8> {
     h.send(ty, Some(SendBuffer::Data(payload.to_vec().into())), 7).unwrap();
-    let mut wire = Vec::new();
-    loop {
-        match h.get_action(ActionQueue::Send).unwrap() {
-            Action::SendToNetwork { token, buffers, .. } => {
-                for s in buffers.as_slices() {
-                    wire.extend_from_slice(s);
-                }
-                let n = buffers.len();
-                h.complete_action(token, n);
-            }
-            Action::IndicateSendComplete { token, .. } => {
-                h.complete_action(token, 0);
-                return wire;
-            }
-            a => panic!("unexpected action {a:?}"),
-        }
-    }
+    queued_rest(h)
 }
 
 fn compare_paths(mut a: Handle, mut b: Handle) {
