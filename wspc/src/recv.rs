@@ -706,6 +706,17 @@ impl ReceiveHalf {
         self.verify_utf8
     }
 
+    /// Nothing queued, outstanding or waiting, and the side still open: what the Rust-only
+    /// shortcuts (`receive_now`, `read_space`) need before they touch the buffer.
+    fn shortcut_ready(&self) -> bool {
+        self.op.is_none()
+            && self.in_flight.is_none()
+            && self.pong_len.is_none()
+            && self.failed.is_none()
+            && !self.close_received
+            && !self.shared.is_aborted()
+    }
+
     /// A Rust-only shortcut for callers that assemble whole messages: when no receive is
     /// queued and the buffer already holds one complete, unfragmented, uncompressed text or
     /// binary message, appends its payload (unmasked and, for text, validated) to `out`,
@@ -718,16 +729,7 @@ impl ReceiveHalf {
     /// already queued, and any frame that breaks the protocol or a limit (the normal path
     /// then reports it with its close code). `out` is left as it was then.
     pub fn receive_now(&mut self, out: &mut Vec<u8>) -> Option<BufferType> {
-        if self.start == self.end
-            || self.op.is_some()
-            || self.in_flight.is_some()
-            || self.pong_len.is_some()
-            || self.failed.is_some()
-            || self.close_received
-            || self.frame.is_some()
-            || self.message.is_some()
-            || self.shared.is_aborted()
-        {
+        if self.start == self.end || !self.shortcut_ready() || self.frame.is_some() || self.message.is_some() {
             return None;
         }
         let avail = self.buf.slice(self.start, self.end - self.start);
@@ -775,14 +777,7 @@ impl ReceiveHalf {
     /// path), while a receive is queued, an action is outstanding or an automatic pong waits,
     /// and after a close, an error or an abort.
     pub fn read_space(&mut self) -> Option<&mut [u8]> {
-        if self.start != self.end
-            || self.op.is_some()
-            || self.in_flight.is_some()
-            || self.pong_len.is_some()
-            || self.failed.is_some()
-            || self.close_received
-            || self.shared.is_aborted()
-        {
+        if self.start != self.end || !self.shortcut_ready() {
             return None;
         }
         self.buf.ensure();
