@@ -753,10 +753,20 @@ impl ReceiveHalf {
         let at = out.len();
         out.reserve(len);
         out.extend_from_slice(payload);
-        if let Some(k) = h.mask {
-            apply_mask(&mut out[at..], k, 0);
-        }
-        if text && self.verify_utf8 && simdutf8::basic::from_utf8(&out[at..]).is_err() {
+        // One fused pass when masked text is checked (the same step as the queued path).
+        let valid = match (h.mask, text && self.verify_utf8) {
+            (Some(k), true) => {
+                let mut v = Utf8Validator::new();
+                crate::codec::unmask_and_validate(&mut out[at..], k, 0, &mut v).and_then(|()| v.finish()).is_ok()
+            }
+            (Some(k), false) => {
+                apply_mask(&mut out[at..], k, 0);
+                true
+            }
+            (None, true) => simdutf8::basic::from_utf8(&out[at..]).is_ok(),
+            (None, false) => true,
+        };
+        if !valid {
             out.truncate(at);
             return None;
         }
