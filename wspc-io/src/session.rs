@@ -546,14 +546,7 @@ impl Session {
                 // Nothing whole buffered: read more before queuing a receive, so that the
                 // next message can be taken whole too.
                 if let Some(space) = self.handle.read_space() {
-                    if self.prefix_pos < self.prefix.len() {
-                        let n = (self.prefix.len() - self.prefix_pos).min(space.len());
-                        space[..n].copy_from_slice(&self.prefix[self.prefix_pos..self.prefix_pos + n]);
-                        self.prefix_pos += n;
-                        if self.prefix_pos == self.prefix.len() {
-                            self.prefix = Vec::new();
-                            self.prefix_pos = 0;
-                        }
+                    if let Some(n) = take_prefix(&mut self.prefix, &mut self.prefix_pos, space) {
                         self.handle.commit_read(n);
                         continue;
                     }
@@ -575,14 +568,7 @@ impl Session {
             };
             match action {
                 Action::ReceiveFromNetwork { token, buffer, .. } => {
-                    if self.prefix_pos < self.prefix.len() {
-                        let n = (self.prefix.len() - self.prefix_pos).min(buffer.len());
-                        buffer[..n].copy_from_slice(&self.prefix[self.prefix_pos..self.prefix_pos + n]);
-                        self.prefix_pos += n;
-                        if self.prefix_pos == self.prefix.len() {
-                            self.prefix = Vec::new();
-                            self.prefix_pos = 0;
-                        }
+                    if let Some(n) = take_prefix(&mut self.prefix, &mut self.prefix_pos, buffer) {
                         self.handle.complete_action(token, n);
                         continue;
                     }
@@ -703,6 +689,22 @@ impl Drop for Session {
         // The write buffer is worth keeping for the next connection on this thread.
         pool_give(std::mem::take(&mut self.out));
     }
+}
+
+/// Copies the next bytes read past the HTTP head (`prefix` from `pos`) into `dst`; frees
+/// the prefix once all of it was handed over. `None` when none are left.
+fn take_prefix(prefix: &mut Vec<u8>, pos: &mut usize, dst: &mut [u8]) -> Option<usize> {
+    if *pos >= prefix.len() {
+        return None;
+    }
+    let n = (prefix.len() - *pos).min(dst.len());
+    dst[..n].copy_from_slice(&prefix[*pos..*pos + n]);
+    *pos += n;
+    if *pos == prefix.len() {
+        *prefix = Vec::new();
+        *pos = 0;
+    }
+    Some(n)
 }
 
 fn data_of(frame: &Option<CloseFrame>) -> &[u8] {
