@@ -16,6 +16,12 @@ const DIRECT_MIN: usize = 16 << 10;
 const POOL_MAX: usize = 4;
 /// Reclaimed vectors larger than this are freed instead of kept.
 const POOL_MAX_CAPACITY: usize = 1 << 20;
+/// A message's frame payload with at least this much still to come is read straight into
+/// the message vector (no copy out of the engine's receive buffer, larger reads).
+const DIRECT_RECV_MIN: u64 = 16 << 10;
+/// The message vector grows for a direct read by at least this much (and at most by its
+/// length so far, so a peer's announced length never allocates far ahead of its bytes).
+const DIRECT_RESERVE_MIN: usize = 64 << 10;
 
 struct Direct {
     ptr: *const u8,
@@ -25,10 +31,12 @@ struct Direct {
     total: usize,
 }
 
-struct PendingRead {
-    token: ActionToken,
-    ptr: *mut u8,
-    len: usize,
+enum PendingRead {
+    /// Into the engine's receive buffer, lent by a `ReceiveFromNetwork` action.
+    Engine { token: ActionToken, ptr: *mut u8, len: usize },
+    /// Payload straight into the spare capacity of the message vector (`assembly`), at
+    /// most `len` bytes; `init`: bytes of that spare capacity known to be initialised.
+    Direct { len: usize, init: usize },
 }
 
 enum Control {
@@ -66,6 +74,8 @@ pub(crate) struct Session {
     cancelling: bool,
     eof: bool,
     assembly: Option<(bool, Vec<u8>)>,
+    /// The assembled message ended with a direct read: hand it out.
+    assembled: bool,
     close_sent: bool,
     close_received: bool,
     recv_error: Option<Error>,
@@ -97,6 +107,7 @@ impl Session {
             cancelling: false,
             eof: false,
             assembly: None,
+            assembled: false,
             close_sent: false,
             close_received: false,
             recv_error: None,
@@ -351,32 +362,88 @@ impl Session {
 
     // ----- receiving -----------------------------------------------------------------------
 
-    /// The buffer to read into (only after [`RecvStep::Read`]).
+    /// The buffer to read into (only after [`RecvStep::Read`]), initialised (a direct
+    /// read zeroes the part of the message vector's spare capacity not yet initialised).
     pub(crate) fn read_buf(&mut self) -> &mut [u8] {
-        let r = self.read.as_ref().expect("a read is pending");
-        // SAFETY: the engine lent `ptr..ptr+len` for this receive action and keeps it valid
-        // until the action is completed in `read_done`; `&mut self` makes this the only
-        // borrow of it.
-        unsafe { std::slice::from_raw_parts_mut(r.ptr, r.len) }
+        match self.read.as_mut().expect("a read is pending") {
+            PendingRead::Engine { ptr, len, .. } => {
+                // SAFETY: the engine lent `ptr..ptr+len` for this receive action and keeps
+                // it valid until the action is completed in `read_done`; `&mut self` makes
+                // this the only borrow of it.
+                unsafe { std::slice::from_raw_parts_mut(*ptr, *len) }
+            }
+            PendingRead::Direct { len, init } => {
+                let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                let spare = &mut v.spare_capacity_mut()[..*len];
+                spare[*init..].fill(std::mem::MaybeUninit::new(0));
+                *init = *len;
+                // SAFETY: every byte of `spare` is initialised (the first `init` were
+                // before, the rest just now); `MaybeUninit<u8>` has `u8`'s layout.
+                unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) }
+            }
+        }
     }
 
-    /// `n` bytes were read into [`read_buf`](Self::read_buf); 0 is the end of the stream.
+    /// The buffer to read into (only after [`RecvStep::Read`]), possibly uninitialised;
+    /// the reader must initialise the bytes it reports to [`read_done`](Self::read_done).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn read_buf_uninit(&mut self) -> &mut [std::mem::MaybeUninit<u8>] {
+        match self.read.as_mut().expect("a read is pending") {
+            PendingRead::Engine { ptr, len, .. } => {
+                // SAFETY: as in `read_buf`; the memory is initialised, and readers only
+                // write initialised bytes into it.
+                unsafe { std::slice::from_raw_parts_mut(*ptr as *mut std::mem::MaybeUninit<u8>, *len) }
+            }
+            PendingRead::Direct { len, .. } => {
+                let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                &mut v.spare_capacity_mut()[..*len]
+            }
+        }
+    }
+
+    /// `n` bytes were read into [`read_buf`](Self::read_buf) (or written and initialised
+    /// in [`read_buf_uninit`](Self::read_buf_uninit)); 0 is the end of the stream.
     pub(crate) fn read_done(&mut self, n: usize) {
         let r = self.read.take().expect("a read is pending");
         if n == 0 {
             self.eof = true;
-            self.cancelling = true;
         } else {
             self.activity = true;
         }
-        self.handle.complete_action(r.token, n.min(r.len));
+        match r {
+            PendingRead::Engine { token, len, .. } => {
+                if n == 0 {
+                    self.cancelling = true;
+                }
+                self.handle.complete_action(token, n.min(len));
+            }
+            PendingRead::Direct { len, .. } => {
+                if n == 0 {
+                    // The stream ended inside a frame: as when the engine's read gets 0.
+                    self.recv_error = Some(Error::ConnectionReset);
+                    return;
+                }
+                let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                let at = v.len();
+                // SAFETY: the reader initialised the first `n <= len` bytes of the spare
+                // capacity (`read_buf` zeroed them, or `read_buf_uninit`'s reader wrote them).
+                unsafe { v.set_len(at + n.min(len)) };
+                match self.handle.complete_direct(&mut v[at..]) {
+                    Ok(wspc::DirectStatus::MessageEnd) => self.assembled = true,
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = self.fail_recv(e);
+                    }
+                }
+            }
+        }
     }
 
     /// The transport failed while reading.
     pub(crate) fn read_failed(&mut self, e: Error) {
-        if let Some(r) = self.read.take() {
+        if let Some(PendingRead::Engine { token, .. }) = self.read.take() {
             self.cancelling = true;
-            self.handle.complete_action(r.token, 0);
+            self.handle.complete_action(token, 0);
         }
         if self.recv_error.is_none() {
             self.recv_error = Some(e);
@@ -418,6 +485,14 @@ impl Session {
             if self.read.is_some() {
                 return Ok(RecvStep::Read);
             }
+            if self.assembled {
+                self.assembled = false;
+                let (text, buf) = self.assembly.take().expect("assembled");
+                return Ok(RecvStep::Message(self.message_of(text, buf)));
+            }
+            if piece.is_none() && self.prefix.is_empty() && self.start_direct() {
+                return Ok(RecvStep::Read);
+            }
             if !self.recv_posted {
                 if let Err(e) = self.handle.receive(0) {
                     let err = Error::Ws(e);
@@ -443,7 +518,7 @@ impl Session {
                         self.handle.complete_action(token, n);
                         continue;
                     }
-                    self.read = Some(PendingRead { token, ptr: buffer.as_mut_ptr(), len: buffer.len() });
+                    self.read = Some(PendingRead::Engine { token, ptr: buffer.as_mut_ptr(), len: buffer.len() });
                     return Ok(RecvStep::Read);
                 }
                 Action::SendToNetwork { token, buffers, .. } => {
@@ -527,24 +602,47 @@ impl Session {
                                 continue;
                             }
                             let (_, buf) = self.assembly.take().expect("assembling");
-                            let msg = if text {
-                                match simdutf8::basic::from_utf8(&buf) {
-                                    // SAFETY: just validated.
-                                    Ok(_) => Message::Text(unsafe { String::from_utf8_unchecked(buf) }),
-                                    Err(_) => {
-                                        let e = wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8);
-                                        return Err(self.fail_recv(e));
-                                    }
-                                }
-                            } else {
-                                Message::Binary(buf)
-                            };
-                            return Ok(RecvStep::Message(msg));
+                            return Ok(RecvStep::Message(self.message_of(text, buf)));
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Sets up a direct read of a large frame payload into the message being assembled, if
+    /// the engine allows one. The vector grows in bounded, geometric steps: by at least
+    /// `DIRECT_RESERVE_MIN`, by at most its length so far, and never past the frame.
+    fn start_direct(&mut self) -> bool {
+        let Some(d) = self.handle.direct_payload() else { return false };
+        if d.remaining < DIRECT_RECV_MIN {
+            return false;
+        }
+        if self.assembly.is_none() {
+            let v = self.take_buffer();
+            self.assembly = Some((d.text, v));
+        }
+        let (_, v) = self.assembly.as_mut().expect("set above");
+        let remaining = usize::try_from(d.remaining).unwrap_or(usize::MAX);
+        let spare = v.capacity() - v.len();
+        if spare < remaining.min(DIRECT_RECV_MIN as usize) {
+            v.reserve_exact(remaining.min(v.len().max(DIRECT_RESERVE_MIN)));
+        }
+        let len = remaining.min(v.capacity() - v.len());
+        self.read = Some(PendingRead::Direct { len, init: 0 });
+        true
+    }
+
+    /// The assembled message; text was validated by the engine as it arrived.
+    fn message_of(&self, text: bool, buf: Vec<u8>) -> Message {
+        if !text {
+            return Message::Binary(buf);
+        }
+        debug_assert!(std::str::from_utf8(&buf).is_ok());
+        // SAFETY: the engine validates every text message it hands out (UTF-8 verification
+        // is never disabled in the configurations `Config::engine` builds) and fails the
+        // connection on invalid bytes, in chunks and in direct reads alike.
+        Message::Text(unsafe { String::from_utf8_unchecked(buf) })
     }
 
     /// A fresh message buffer (from the pool when possible).

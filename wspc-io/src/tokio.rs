@@ -408,8 +408,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                             _ => {}
                         }
                     }
-                    let buf = self.s.read_buf();
-                    let mut rb = ReadBuf::new(buf);
+                    let buf = self.s.read_buf_uninit();
+                    let mut rb = ReadBuf::uninit(buf);
                     match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                         Poll::Ready(Ok(())) => {
                             let n = rb.filled().len();

@@ -63,6 +63,18 @@ async fn echo_stream_and_sink() {
     let big = "x".repeat(5 << 20);
     ws.send(Message::text(big.clone())).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
+    // Large multi-byte text in fragments cut inside code points (read straight into the
+    // message, validated across the cuts), then a small message behind it.
+    let big = "é€😀中κ".repeat(80_000);
+    let bytes = big.as_bytes();
+    let cuts = [0, 100_001, 100_002, 700_003, bytes.len()];
+    for w in cuts.windows(2) {
+        let last = w[1] == bytes.len();
+        ws.send_fragment(true, bytes[w[0]..w[1]].to_vec(), last).await.unwrap();
+    }
+    ws.send(Message::binary(vec![9; 3])).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(vec![9; 3]));
     ws.send(Message::Ping(vec![1, 2, 3])).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Pong(vec![1, 2, 3]));
     ws.close(Some(CloseFrame::new(1000, "done"))).await.unwrap();
