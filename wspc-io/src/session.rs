@@ -19,6 +19,12 @@ const POOL_MAX_CAPACITY: usize = 1 << 20;
 /// A message's frame payload with at least this much still to come is read straight into
 /// the message vector (no copy out of the engine's receive buffer, larger reads).
 const DIRECT_RECV_MIN: u64 = 16 << 10;
+/// After a message at least this long, the next message's header is read on its own (at
+/// most `HEADER_PEEK` bytes), so that its payload can be read directly from the first byte
+/// instead of arriving mostly in the receive buffer with the header.
+const LARGE_MESSAGE: usize = 32 << 10;
+/// The longest client frame header (2 + 8 length + 4 mask bytes).
+const HEADER_PEEK: usize = 14;
 /// The message vector grows for a direct read by at least this much (and at most by its
 /// length so far, so a peer's announced length never allocates far ahead of its bytes).
 const DIRECT_RESERVE_MIN: usize = 64 << 10;
@@ -76,6 +82,13 @@ pub(crate) struct Session {
     assembly: Option<(bool, Vec<u8>)>,
     /// The assembled message ended with a direct read: hand it out.
     assembled: bool,
+    /// The last direct read left part of its frame: read the rest directly too, however
+    /// short (so the message vector is not grown again for a small tail).
+    direct_partial: bool,
+    /// The last whole message was large: read the next header on its own.
+    expect_large: bool,
+    /// An engine read waiting behind direct reads of the current frame's payload.
+    parked: Option<PendingRead>,
     close_sent: bool,
     close_received: bool,
     recv_error: Option<Error>,
@@ -108,6 +121,9 @@ impl Session {
             eof: false,
             assembly: None,
             assembled: false,
+            direct_partial: false,
+            expect_large: false,
+            parked: None,
             close_sent: false,
             close_received: false,
             recv_error: None,
@@ -428,9 +444,11 @@ impl Session {
                 // SAFETY: the reader initialised the first `n <= len` bytes of the spare
                 // capacity (`read_buf` zeroed them, or `read_buf_uninit`'s reader wrote them).
                 unsafe { v.set_len(at + n.min(len)) };
+                self.direct_partial = false;
                 match self.handle.complete_direct(&mut v[at..]) {
                     Ok(wspc::DirectStatus::MessageEnd) => self.assembled = true,
-                    Ok(_) => {}
+                    Ok(wspc::DirectStatus::Partial { .. }) => self.direct_partial = true,
+                    Ok(wspc::DirectStatus::FrameEnd) => {}
                     Err(e) => {
                         let _ = self.fail_recv(e);
                     }
@@ -441,9 +459,11 @@ impl Session {
 
     /// The transport failed while reading.
     pub(crate) fn read_failed(&mut self, e: Error) {
-        if let Some(PendingRead::Engine { token, .. }) = self.read.take() {
-            self.cancelling = true;
-            self.handle.complete_action(token, 0);
+        for r in [self.read.take(), self.parked.take()] {
+            if let Some(PendingRead::Engine { token, .. }) = r {
+                self.cancelling = true;
+                self.handle.complete_action(token, 0);
+            }
         }
         if self.recv_error.is_none() {
             self.recv_error = Some(e);
@@ -493,6 +513,15 @@ impl Session {
             if piece.is_none() && self.prefix.is_empty() && self.start_direct() {
                 return Ok(RecvStep::Read);
             }
+            if let Some(mut r) = self.parked.take() {
+                if let PendingRead::Engine { len, .. } = &mut r {
+                    if self.expect_large && piece.is_none() && !self.handle.receive_half().in_frame() {
+                        *len = (*len).min(HEADER_PEEK);
+                    }
+                }
+                self.read = Some(r);
+                return Ok(RecvStep::Read);
+            }
             if !self.recv_posted {
                 if let Err(e) = self.handle.receive(0) {
                     let err = Error::Ws(e);
@@ -518,8 +547,10 @@ impl Session {
                         self.handle.complete_action(token, n);
                         continue;
                     }
-                    self.read = Some(PendingRead::Engine { token, ptr: buffer.as_mut_ptr(), len: buffer.len() });
-                    return Ok(RecvStep::Read);
+                    // Parked: a direct read of the frame's payload may go first (the engine
+                    // keeps the read outstanding meanwhile).
+                    self.parked = Some(PendingRead::Engine { token, ptr: buffer.as_mut_ptr(), len: buffer.len() });
+                    continue;
                 }
                 Action::SendToNetwork { token, buffers, .. } => {
                     for s in buffers.as_slices() {
@@ -615,7 +646,7 @@ impl Session {
     /// `DIRECT_RESERVE_MIN`, by at most its length so far, and never past the frame.
     fn start_direct(&mut self) -> bool {
         let Some(d) = self.handle.direct_payload() else { return false };
-        if d.remaining < DIRECT_RECV_MIN {
+        if d.remaining < DIRECT_RECV_MIN && !self.direct_partial {
             return false;
         }
         if self.assembly.is_none() {
@@ -634,7 +665,8 @@ impl Session {
     }
 
     /// The assembled message; text was validated by the engine as it arrived.
-    fn message_of(&self, text: bool, buf: Vec<u8>) -> Message {
+    fn message_of(&mut self, text: bool, buf: Vec<u8>) -> Message {
+        self.expect_large = buf.len() >= LARGE_MESSAGE;
         if !text {
             return Message::Binary(buf);
         }

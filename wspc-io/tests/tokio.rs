@@ -245,3 +245,31 @@ async fn client_sees_http_errors() {
         Ok(_) => panic!("connected"),
     }
 }
+
+/// Large and small messages alternating (large ones are read straight into the message,
+/// and the header after one is read on its own), with and without permessage-deflate.
+#[tokio::test]
+async fn large_and_small_messages_alternate() {
+    for deflate in [false, true] {
+        let addr = echo_server(Config::default().deflate(deflate)).await;
+        let opts = ClientOptions::default().config(Config::default().deflate(deflate));
+        let (mut ws, _) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
+        let sizes = [1 << 20, 3, 65536, 0, 40_000, 200_000, 17, 1 << 20, 125, 70_000];
+        for (i, &n) in sizes.iter().enumerate() {
+            let body: Vec<u8> = (0..n).map(|j| (j * 7 + i) as u8).collect();
+            let m = if i % 3 == 0 { Message::text("ü".repeat(n / 2)) } else { Message::binary(body) };
+            SinkExt::feed(&mut ws, m).await.unwrap();
+        }
+        SinkExt::flush(&mut ws).await.unwrap();
+        for (i, &n) in sizes.iter().enumerate() {
+            let got = ws.recv().await.unwrap().unwrap();
+            if i % 3 == 0 {
+                assert_eq!(got, Message::text("ü".repeat(n / 2)), "message {i}");
+            } else {
+                let body: Vec<u8> = (0..n).map(|j| (j * 7 + i) as u8).collect();
+                assert_eq!(got, Message::binary(body), "message {i}");
+            }
+        }
+        ws.close(None).await.unwrap();
+    }
+}

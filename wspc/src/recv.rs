@@ -235,13 +235,16 @@ impl ReceiveHalf {
 
     /// Rust-only: whether the rest of the current frame's payload can be read by the
     /// caller into its own memory instead of through the receive buffer (see
-    /// [`complete_direct`](Self::complete_direct)). `Some` only between actions (none in
-    /// flight, no automatic pong waiting, nothing buffered, no cancellation or failure)
-    /// while an uncompressed data frame's payload is incomplete; otherwise continue with
-    /// [`get_action`](Self::get_action). A text chunk that ended inside a code point keeps
-    /// those bytes buffered, so direct reading resumes after the next chunk.
+    /// [`complete_direct`](Self::complete_direct)). `Some` while an uncompressed data
+    /// frame's payload is incomplete and nothing of it is buffered, with no action in
+    /// flight except a `ReceiveFromNetwork` (no chunk lent out, no automatic pong waiting,
+    /// no cancellation or failure); otherwise continue with
+    /// [`get_action`](Self::get_action). A `ReceiveFromNetwork` handed out may stay
+    /// outstanding during direct reads: complete it later with the bytes that follow (the
+    /// next frame). A text chunk that ended inside a code point keeps those bytes
+    /// buffered, so direct reading resumes after the next chunk.
     pub fn direct_payload(&self) -> Option<DirectPayload> {
-        if self.in_flight.is_some()
+        if matches!(self.in_flight, Some(InFlight::Pong { .. } | InFlight::Deliver { .. }))
             || self.pong_len.is_some()
             || self.cancel
             || self.failed.is_some()
@@ -257,6 +260,13 @@ impl ReceiveHalf {
             return None;
         }
         Some(DirectPayload { remaining: f.remaining, text: m.text, last: f.fin })
+    }
+
+    /// Rust-only: true while a frame is partly received (its header parsed, its payload
+    /// not all handed out). Between frames a reader expecting a large frame can read just
+    /// its header, then the payload directly.
+    pub fn in_frame(&self) -> bool {
+        self.frame.is_some()
     }
 
     /// Rust-only: takes the next `bytes.len()` payload bytes of the current frame, which the

@@ -25,14 +25,22 @@ struct Outcome {
 
 /// Feeds `wire` to `h`: engine reads of at most `read` bytes; whenever `direct_payload`
 /// allows it and `direct > 0`, direct reads of at most `direct` bytes instead (the bytes
-/// are copied to a fresh vector, standing in for caller memory).
+/// are copied to a fresh vector, standing in for caller memory), even while a
+/// `ReceiveFromNetwork` is outstanding (it is filled afterwards).
 fn drive(h: &mut Handle, wire: &[u8], read: usize, direct: usize) -> Outcome {
+    drive_with(h, wire, read, direct, true)
+}
+
+/// `drive`; `while_reading`: also read directly while a `ReceiveFromNetwork` is
+/// outstanding (otherwise only between actions, so that more arrives in chunks).
+fn drive_with(h: &mut Handle, wire: &[u8], read: usize, direct: usize, while_reading: bool) -> Outcome {
     let mut out = Outcome::default();
     let mut pos = 0;
     let mut cur: Vec<u8> = Vec::new();
     let mut posted = false;
+    let mut parked: Option<(wspc::ActionToken, *mut u8, usize)> = None;
     loop {
-        if direct > 0 {
+        if direct > 0 && (while_reading || parked.is_none()) {
             if let Some(d) = h.direct_payload() {
                 assert!(d.remaining > 0);
                 let n = (direct as u64).min(d.remaining).min((wire.len() - pos) as u64) as usize;
@@ -62,6 +70,18 @@ fn drive(h: &mut Handle, wire: &[u8], read: usize, direct: usize) -> Outcome {
                 continue;
             }
         }
+        if let Some((token, ptr, len)) = parked.take() {
+            let n = read.min(len).min(wire.len() - pos);
+            if n == 0 {
+                break;
+            }
+            // SAFETY: the engine lent `ptr..ptr+len` for this read until it is completed,
+            // which happens just below; direct reads never touch the receive buffer.
+            unsafe { std::ptr::copy_nonoverlapping(wire[pos..].as_ptr(), ptr, n) };
+            pos += n;
+            h.complete_action(token, n);
+            continue;
+        }
         if !posted {
             if h.receive(0).is_err() {
                 break;
@@ -75,13 +95,8 @@ fn drive(h: &mut Handle, wire: &[u8], read: usize, direct: usize) -> Outcome {
             }
             Ok(Action::NoAction) => break,
             Ok(Action::ReceiveFromNetwork { token, buffer, .. }) => {
-                let n = read.min(buffer.len()).min(wire.len() - pos);
-                if n == 0 {
-                    break;
-                }
-                buffer[..n].copy_from_slice(&wire[pos..pos + n]);
-                pos += n;
-                (token, n)
+                parked = Some((token, buffer.as_mut_ptr(), buffer.len()));
+                continue;
             }
             Ok(Action::SendToNetwork { token, buffers, .. }) => {
                 out.pongs += 1;
@@ -161,10 +176,10 @@ fn a_message_mixes_chunks_and_direct_parts_over_several_frames() {
             wire.extend_from_slice(&frame(0x82, b"next", mask_of(masked)));
             for (read, direct) in [(7, 1), (7, 2), (13, 5), (300, 3), (1, 1000), (64, 4096)] {
                 let mut h = handle(masked, false);
-                let o = drive(&mut h, &wire, read, direct);
+                let o = drive_with(&mut h, &wire, read, direct, false);
                 assert_eq!(o.error, None, "masked {masked} text {text} read {read} direct {direct}");
                 assert_eq!(o.messages, vec![(text, payload.clone()), (false, b"next".to_vec())], "read {read}");
-                assert!(o.direct_bytes > 0 && o.chunk_bytes > 4, "both paths used: {o:?}");
+                assert!(o.direct_bytes > 0 && o.chunk_bytes > 4, "both paths: {} {}", o.direct_bytes, o.chunk_bytes);
                 assert_eq!(o.direct_bytes + o.chunk_bytes, payload.len() + 4);
             }
         }
@@ -172,17 +187,20 @@ fn a_message_mixes_chunks_and_direct_parts_over_several_frames() {
 }
 
 #[test]
-fn one_chunk_per_frame_then_direct() {
-    // Reads of the header and one payload byte, then the rest of each frame direct.
+fn header_reads_then_direct_payloads() {
+    // Reads of exactly a header: the engine's next read stays outstanding while the whole
+    // payload is read directly, then takes the next header.
     for masked in [true, false] {
         let payload = pattern(5000, 3);
-        let wire = message_frames(false, &payload, &[2000], mask_of(masked));
+        let mut wire = message_frames(false, &payload, &[2000], mask_of(masked));
+        wire.extend_from_slice(&message_frames(true, "κ€".repeat(900).as_bytes(), &[], mask_of(masked)));
         let mut h = handle(masked, true);
         let hdr = if masked { 8 } else { 4 };
-        let o = drive(&mut h, &wire, hdr + 1, 1 << 20);
+        let o = drive(&mut h, &wire, hdr, 1 << 20);
         assert_eq!(o.error, None);
-        assert_eq!(o.messages, vec![(false, payload)]);
-        assert_eq!(o.chunk_bytes, 2);
+        assert_eq!(o.messages, vec![(false, payload), (true, "κ€".repeat(900).into_bytes())]);
+        assert_eq!(o.chunk_bytes, 0);
+        assert!(!h.receive_half().in_frame());
     }
 }
 
@@ -408,13 +426,14 @@ proptest! {
         big in any::<bool>(),
         read in 1usize..400,
         direct in 0usize..700,
+        while_reading in any::<bool>(),
     ) {
         let mut wire = Vec::new();
         for (t, m, cuts) in &msgs {
             wire.extend_from_slice(&message_frames(*t, m, cuts, mask_of(masked)));
         }
         let mut h = handle(masked, big);
-        let o = drive(&mut h, &wire, read, direct);
+        let o = drive_with(&mut h, &wire, read, direct, while_reading);
         prop_assert_eq!(o.error, None);
         let want: Vec<(bool, Vec<u8>)> = msgs.into_iter().map(|(t, m, _)| (t, m)).collect();
         prop_assert_eq!(o.messages, want);
