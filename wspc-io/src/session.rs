@@ -89,6 +89,10 @@ pub(crate) struct Session {
     expect_large: bool,
     /// An engine read waiting behind direct reads of the current frame's payload.
     parked: Option<PendingRead>,
+    /// Bytes of the message vector (`assembly`) known to be initialised, so that
+    /// `read_buf` zeroes each byte of spare capacity at most once: (its address, its
+    /// capacity, the count); stale once the vector moved or grew.
+    direct_init: (usize, usize, usize),
     close_sent: bool,
     close_received: bool,
     recv_error: Option<Error>,
@@ -124,6 +128,7 @@ impl Session {
             direct_partial: false,
             expect_large: false,
             parked: None,
+            direct_init: (0, 0, 0),
             close_sent: false,
             close_received: false,
             recv_error: None,
@@ -390,11 +395,14 @@ impl Session {
             }
             PendingRead::Direct { len, init } => {
                 let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                self.direct_init = (v.as_ptr() as usize, v.capacity(), v.len() + *len);
                 let spare = &mut v.spare_capacity_mut()[..*len];
                 spare[*init..].fill(std::mem::MaybeUninit::new(0));
                 *init = *len;
-                // SAFETY: every byte of `spare` is initialised (the first `init` were
-                // before, the rest just now); `MaybeUninit<u8>` has `u8`'s layout.
+                // SAFETY: every byte of `spare` is initialised: the first `init` were zeroed
+                // by an earlier call on this same allocation (`direct_init` is dropped when
+                // the vector moves, grows or is handed out), the rest just now;
+                // `MaybeUninit<u8>` has `u8`'s layout.
                 unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) }
             }
         }
@@ -660,13 +668,17 @@ impl Session {
             v.reserve_exact(remaining.min(v.len().max(DIRECT_RESERVE_MIN)));
         }
         let len = remaining.min(v.capacity() - v.len());
-        self.read = Some(PendingRead::Direct { len, init: 0 });
+        let (at, cap, upto) = self.direct_init;
+        let init =
+            if (at, cap) == (v.as_ptr() as usize, v.capacity()) { upto.saturating_sub(v.len()).min(len) } else { 0 };
+        self.read = Some(PendingRead::Direct { len, init });
         true
     }
 
     /// The assembled message; text was validated by the engine as it arrived.
     fn message_of(&mut self, text: bool, buf: Vec<u8>) -> Message {
         self.expect_large = buf.len() >= LARGE_MESSAGE;
+        self.direct_init = (0, 0, 0);
         if !text {
             return Message::Binary(buf);
         }
