@@ -16,6 +16,18 @@ const DIRECT_MIN: usize = 16 << 10;
 const POOL_MAX: usize = 16;
 /// Vectors larger than this are freed instead of kept.
 const POOL_MAX_CAPACITY: usize = 1 << 20;
+/// A message's frame payload with at least this much still to come is read straight into
+/// the message vector (no copy out of the engine's receive buffer, larger reads).
+const DIRECT_RECV_MIN: u64 = 16 << 10;
+/// After a message at least this long, the next message's header is read on its own (at
+/// most `HEADER_PEEK` bytes), so that its payload can be read directly from the first byte
+/// instead of arriving mostly in the receive buffer with the header.
+const LARGE_MESSAGE: usize = 32 << 10;
+/// The longest client frame header (2 + 8 length + 4 mask bytes).
+const HEADER_PEEK: usize = 14;
+/// The message vector grows for a direct read by at least this much (and at most by its
+/// length so far, so a peer's announced length never allocates far ahead of its bytes).
+const DIRECT_RESERVE_MIN: usize = 64 << 10;
 
 thread_local! {
     /// The vectors connections on this thread are not using: message buffers reclaimed
@@ -59,12 +71,13 @@ struct Direct {
     total: usize,
 }
 
-struct PendingRead {
-    /// The `ReceiveFromNetwork` being served, or `None` for a read into the engine's free
-    /// buffer space without a queued receive (`Handle::read_space`).
-    token: Option<ActionToken>,
-    ptr: *mut u8,
-    len: usize,
+enum PendingRead {
+    /// Into the engine's receive buffer: lent by a `ReceiveFromNetwork` action (`token`),
+    /// or its free space without a queued receive (`Handle::read_space`, `token: None`).
+    Engine { token: Option<ActionToken>, ptr: *mut u8, len: usize },
+    /// Payload straight into the spare capacity of the message vector (`assembly`), at
+    /// most `len` bytes; `init`: bytes of that spare capacity known to be initialised.
+    Direct { len: usize, init: usize },
 }
 
 enum Control {
@@ -101,6 +114,19 @@ pub(crate) struct Session {
     cancelling: bool,
     eof: bool,
     assembly: Option<(bool, Vec<u8>)>,
+    /// The assembled message ended with a direct read: hand it out.
+    assembled: bool,
+    /// The last direct read left part of its frame: read the rest directly too, however
+    /// short (so the message vector is not grown again for a small tail).
+    direct_partial: bool,
+    /// The last whole message was large: read the next header on its own.
+    expect_large: bool,
+    /// An engine read waiting behind direct reads of the current frame's payload.
+    deferred: Option<PendingRead>,
+    /// Bytes of the message vector (`assembly`) known to be initialised, so that
+    /// `read_buf` zeroes each byte of spare capacity at most once: (its address, its
+    /// capacity, the count); stale once the vector moved or grew.
+    direct_init: (usize, usize, usize),
     close_sent: bool,
     close_received: bool,
     recv_error: Option<Error>,
@@ -131,6 +157,11 @@ impl Session {
             cancelling: false,
             eof: false,
             assembly: None,
+            assembled: false,
+            direct_partial: false,
+            expect_large: false,
+            deferred: None,
+            direct_init: (0, 0, 0),
             close_sent: false,
             close_received: false,
             recv_error: None,
@@ -208,12 +239,15 @@ impl Session {
         match &self.read {
             // A read into the empty buffer without a queued receive: end it empty, then
             // give the buffer back.
-            Some(r) if r.token.is_none() => {
+            Some(PendingRead::Engine { token: None, .. }) => {
                 self.handle.commit_read(0);
                 self.read = None;
                 self.handle.receive_half().release_buffer();
             }
-            Some(_) if self.handle.receive_half().release_buffer() => self.read = None,
+            Some(PendingRead::Engine { .. }) if self.handle.receive_half().release_buffer() => self.read = None,
+            // A direct read into the message: the engine's buffer (and its read waiting
+            // behind, if one was handed out) can go.
+            Some(PendingRead::Direct { .. }) if self.handle.receive_half().release_buffer() => self.deferred = None,
             _ => {}
         }
         if self.write_idle() {
@@ -441,46 +475,104 @@ impl Session {
 
     // ----- receiving -----------------------------------------------------------------------
 
-    /// The buffer to read into (only after [`RecvStep::Read`]).
+    /// The buffer to read into (only after [`RecvStep::Read`]), initialised (a direct
+    /// read zeroes the part of the message vector's spare capacity not yet initialised).
     pub(crate) fn read_buf(&mut self) -> &mut [u8] {
-        let r = self.read.as_ref().expect("a read is pending");
-        // SAFETY: the engine lent `ptr..ptr+len` for this receive action and keeps it valid
-        // until the action is completed in `read_done`; `&mut self` makes this the only
-        // borrow of it.
-        unsafe { std::slice::from_raw_parts_mut(r.ptr, r.len) }
+        match self.read.as_mut().expect("a read is pending") {
+            PendingRead::Engine { ptr, len, .. } => {
+                // SAFETY: the engine lent `ptr..ptr+len` for this receive action and keeps
+                // it valid until the action is completed in `read_done`; `&mut self` makes
+                // this the only borrow of it.
+                unsafe { std::slice::from_raw_parts_mut(*ptr, *len) }
+            }
+            PendingRead::Direct { len, init } => {
+                let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                self.direct_init = (v.as_ptr() as usize, v.capacity(), v.len() + *len);
+                let spare = &mut v.spare_capacity_mut()[..*len];
+                spare[*init..].fill(std::mem::MaybeUninit::new(0));
+                *init = *len;
+                // SAFETY: every byte of `spare` is initialised: the first `init` were zeroed
+                // by an earlier call on this same allocation (`direct_init` is dropped when
+                // the vector moves, grows or is handed out), the rest just now;
+                // `MaybeUninit<u8>` has `u8`'s layout.
+                unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) }
+            }
+        }
     }
 
-    /// `n` bytes were read into [`read_buf`](Self::read_buf); 0 is the end of the stream.
+    /// The buffer to read into (only after [`RecvStep::Read`]), possibly uninitialised;
+    /// the reader must initialise the bytes it reports to [`read_done`](Self::read_done).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn read_buf_uninit(&mut self) -> &mut [std::mem::MaybeUninit<u8>] {
+        match self.read.as_mut().expect("a read is pending") {
+            PendingRead::Engine { ptr, len, .. } => {
+                // SAFETY: as in `read_buf`; the memory is initialised, and readers only
+                // write initialised bytes into it.
+                unsafe { std::slice::from_raw_parts_mut(*ptr as *mut std::mem::MaybeUninit<u8>, *len) }
+            }
+            PendingRead::Direct { len, .. } => {
+                let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                &mut v.spare_capacity_mut()[..*len]
+            }
+        }
+    }
+
+    /// `n` bytes were read into [`read_buf`](Self::read_buf) (or written and initialised
+    /// in [`read_buf_uninit`](Self::read_buf_uninit)); 0 is the end of the stream.
     pub(crate) fn read_done(&mut self, n: usize) {
         let r = self.read.take().expect("a read is pending");
-        let Some(token) = r.token else {
-            self.handle.commit_read(n);
-            if n == 0 {
-                self.eof = true;
-                self.recv_error = Some(Error::ConnectionReset);
-            } else {
-                self.activity = true;
-            }
-            return;
-        };
         if n == 0 {
             self.eof = true;
-            self.cancelling = true;
         } else {
             self.activity = true;
         }
-        self.handle.complete_action(token, n.min(r.len));
+        match r {
+            PendingRead::Engine { token: None, .. } => {
+                self.handle.commit_read(n);
+                if n == 0 {
+                    self.recv_error = Some(Error::ConnectionReset);
+                }
+            }
+            PendingRead::Engine { token: Some(token), len, .. } => {
+                if n == 0 {
+                    self.cancelling = true;
+                }
+                self.handle.complete_action(token, n.min(len));
+            }
+            PendingRead::Direct { len, .. } => {
+                if n == 0 {
+                    // The stream ended inside a frame: as when the engine's read gets 0.
+                    self.recv_error = Some(Error::ConnectionReset);
+                    return;
+                }
+                let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
+                let at = v.len();
+                // SAFETY: the reader initialised the first `n <= len` bytes of the spare
+                // capacity (`read_buf` zeroed them, or `read_buf_uninit`'s reader wrote them).
+                unsafe { v.set_len(at + n.min(len)) };
+                self.direct_partial = false;
+                match self.handle.complete_direct(&mut v[at..]) {
+                    Ok(wspc::DirectStatus::MessageEnd) => self.assembled = true,
+                    Ok(wspc::DirectStatus::Partial { .. }) => self.direct_partial = true,
+                    Ok(wspc::DirectStatus::FrameEnd) => {}
+                    Err(e) => {
+                        let _ = self.fail_recv(e);
+                    }
+                }
+            }
+        }
     }
 
     /// The transport failed while reading.
     pub(crate) fn read_failed(&mut self, e: Error) {
-        if let Some(r) = self.read.take() {
-            match r.token {
-                Some(token) => {
+        for r in [self.read.take(), self.deferred.take()] {
+            match r {
+                Some(PendingRead::Engine { token: Some(token), .. }) => {
                     self.cancelling = true;
                     self.handle.complete_action(token, 0);
                 }
-                None => self.handle.commit_read(0),
+                Some(PendingRead::Engine { token: None, .. }) => self.handle.commit_read(0),
+                _ => {}
             }
         }
         if self.recv_error.is_none() {
@@ -523,24 +615,24 @@ impl Session {
             if self.read.is_some() {
                 return Ok(RecvStep::Read);
             }
+            if self.assembled {
+                self.assembled = false;
+                let (text, buf) = self.assembly.take().expect("assembled");
+                return Ok(RecvStep::Message(self.message_of(text, buf)?));
+            }
+            if piece.is_none() && self.prefix.is_empty() && self.start_direct() {
+                return Ok(RecvStep::Read);
+            }
+            if let Some(mut r) = self.deferred.take() {
+                self.peek_header(&mut r, piece.is_none());
+                self.read = Some(r);
+                return Ok(RecvStep::Read);
+            }
             if piece.is_none() && !self.recv_posted && self.assembly.is_none() {
                 // A whole small message already in the buffer: taken in one step.
                 let mut v = self.take_buffer();
                 match self.handle.receive_now(&mut v) {
-                    Some(ty) if ty.is_text() => {
-                        if self.handle.receive_half().verifies_utf8() {
-                            // SAFETY: the engine validated this text (it verifies UTF-8).
-                            return Ok(RecvStep::Message(Message::Text(unsafe { String::from_utf8_unchecked(v) })));
-                        }
-                        match String::from_utf8(v) {
-                            Ok(s) => return Ok(RecvStep::Message(Message::Text(s))),
-                            Err(_) => {
-                                let e = wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8);
-                                return Err(self.fail_recv(e));
-                            }
-                        }
-                    }
-                    Some(_) => return Ok(RecvStep::Message(Message::Binary(v))),
+                    Some(ty) => return Ok(RecvStep::Message(self.message_of(ty.is_text(), v)?)),
                     None => self.recycle(v),
                 }
                 // Nothing whole buffered: read more before queuing a receive, so that the
@@ -550,7 +642,9 @@ impl Session {
                         self.handle.commit_read(n);
                         continue;
                     }
-                    self.read = Some(PendingRead { token: None, ptr: space.as_mut_ptr(), len: space.len() });
+                    let mut r = PendingRead::Engine { token: None, ptr: space.as_mut_ptr(), len: space.len() };
+                    self.peek_header(&mut r, true);
+                    self.read = Some(r);
                     return Ok(RecvStep::Read);
                 }
             }
@@ -572,8 +666,11 @@ impl Session {
                         self.handle.complete_action(token, n);
                         continue;
                     }
-                    self.read = Some(PendingRead { token: Some(token), ptr: buffer.as_mut_ptr(), len: buffer.len() });
-                    return Ok(RecvStep::Read);
+                    // Deferred: a direct read of the frame's payload may go first (the engine
+                    // keeps the read outstanding meanwhile).
+                    self.deferred =
+                        Some(PendingRead::Engine { token: Some(token), ptr: buffer.as_mut_ptr(), len: buffer.len() });
+                    continue;
                 }
                 Action::SendToNetwork { token, buffers, .. } => {
                     let out = out_ready(&mut self.out);
@@ -657,22 +754,67 @@ impl Session {
                                 continue;
                             }
                             let (_, buf) = self.assembly.take().expect("assembling");
-                            let msg = if text {
-                                match simdutf8::basic::from_utf8(&buf) {
-                                    // SAFETY: just validated.
-                                    Ok(_) => Message::Text(unsafe { String::from_utf8_unchecked(buf) }),
-                                    Err(_) => {
-                                        let e = wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8);
-                                        return Err(self.fail_recv(e));
-                                    }
-                                }
-                            } else {
-                                Message::Binary(buf)
-                            };
-                            return Ok(RecvStep::Message(msg));
+                            return Ok(RecvStep::Message(self.message_of(text, buf)?));
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Sets up a direct read of a large frame payload into the message being assembled, if
+    /// the engine allows one. The vector grows in bounded, geometric steps: by at least
+    /// `DIRECT_RESERVE_MIN`, by at most its length so far, and never past the frame.
+    fn start_direct(&mut self) -> bool {
+        let Some(d) = self.handle.direct_payload() else { return false };
+        if d.remaining < DIRECT_RECV_MIN && !self.direct_partial {
+            return false;
+        }
+        if self.assembly.is_none() {
+            let v = self.take_buffer();
+            self.assembly = Some((d.text, v));
+        }
+        let (_, v) = self.assembly.as_mut().expect("set above");
+        let remaining = usize::try_from(d.remaining).unwrap_or(usize::MAX);
+        let spare = v.capacity() - v.len();
+        if spare < remaining.min(DIRECT_RECV_MIN as usize) {
+            v.reserve_exact(remaining.min(v.len().max(DIRECT_RESERVE_MIN)));
+        }
+        let len = remaining.min(v.capacity() - v.len());
+        let (at, cap, upto) = self.direct_init;
+        let init =
+            if (at, cap) == (v.as_ptr() as usize, v.capacity()) { upto.saturating_sub(v.len()).min(len) } else { 0 };
+        self.read = Some(PendingRead::Direct { len, init });
+        true
+    }
+
+    /// The assembled message; text was validated by the engine as it arrived (checked here
+    /// only if the engine does not verify UTF-8).
+    fn message_of(&mut self, text: bool, buf: Vec<u8>) -> Result<Message> {
+        self.expect_large = buf.len() >= LARGE_MESSAGE;
+        self.direct_init = (0, 0, 0);
+        if !text {
+            return Ok(Message::Binary(buf));
+        }
+        if !self.handle.receive_half().verifies_utf8() {
+            return match String::from_utf8(buf) {
+                Ok(s) => Ok(Message::Text(s)),
+                Err(_) => Err(self.fail_recv(wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8))),
+            };
+        }
+        debug_assert!(std::str::from_utf8(&buf).is_ok());
+        // SAFETY: this engine verifies UTF-8: it validated every byte of this text as it
+        // arrived (in chunks, in `receive_now` and in direct reads alike) and fails the
+        // connection on invalid bytes.
+        Ok(Message::Text(unsafe { String::from_utf8_unchecked(buf) }))
+    }
+
+    /// After a large message, limits an engine read outside a frame to the longest frame
+    /// header, so that the next large payload can be read directly from its first byte.
+    fn peek_header(&mut self, r: &mut PendingRead, whole_messages: bool) {
+        if let PendingRead::Engine { len, .. } = r {
+            if self.expect_large && whole_messages && !self.handle.receive_half().in_frame() {
+                *len = (*len).min(HEADER_PEEK);
             }
         }
     }

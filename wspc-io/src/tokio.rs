@@ -430,8 +430,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                             _ => {}
                         }
                     }
-                    let buf = self.s.read_buf();
-                    let mut rb = ReadBuf::new(buf);
+                    let buf = self.s.read_buf_uninit();
+                    let mut rb = ReadBuf::uninit(buf);
                     match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                         Poll::Ready(Ok(())) => {
                             let n = rb.filled().len();
@@ -870,9 +870,12 @@ mod idle_tests {
 
     /// A masked client frame (`0x81`: text, `0x82`: binary) carrying `payload`.
     fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        assert!(payload.len() < 126);
         let key = [0x11, 0x22, 0x33, 0x44];
-        let mut f = vec![opcode, 0x80 | payload.len() as u8];
+        let mut f = match payload.len() {
+            n if n < 126 => vec![opcode, 0x80 | n as u8],
+            n if n < 65536 => vec![opcode, 0x80 | 126, (n >> 8) as u8, n as u8],
+            n => [vec![opcode, 0x80 | 127], (n as u64).to_be_bytes().to_vec()].concat(),
+        };
         f.extend_from_slice(&key);
         f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
         f
@@ -929,6 +932,27 @@ mod idle_tests {
         assert!(poll_once(&mut ws).is_pending());
         peer.write_all(&f[9..]).await.unwrap();
         assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("split across reads"));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_recv_buffer());
+    }
+
+    #[::tokio::test]
+    async fn a_large_frame_that_stalls_mid_payload_holds_no_engine_buffer() {
+        let (mut ws, mut peer) = server();
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let f = client_frame(0x82, &big);
+        // The header and a first part: the rest of the payload is read into the message.
+        peer.write_all(&f[..100_000]).await.unwrap();
+        for _ in 0..4 {
+            assert!(poll_once(&mut ws).is_pending());
+        }
+        assert!(!ws.inner.s.holds_recv_buffer(), "a stalled payload read holds no engine buffer");
+        // The rest, then a small message in the same write: both come out whole, in order.
+        let mut rest = f[100_000..].to_vec();
+        rest.extend(client_frame(0x81, b"after"));
+        peer.write_all(&rest).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(big));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("after"));
         assert!(poll_once(&mut ws).is_pending());
         assert!(!ws.inner.s.holds_recv_buffer());
     }

@@ -68,6 +68,13 @@ fn echo_text_binary_ping_close() {
     let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
     ws.send(Message::Binary(big.clone())).unwrap();
     assert_eq!(ws.recv().unwrap(), Message::Binary(big));
+    let big = "é€😀中κ".repeat(50_000);
+    let bytes = big.as_bytes();
+    let cuts = [0, 100_001, 100_002, 500_003, bytes.len()];
+    for w in cuts.windows(2) {
+        ws.send_fragment(true, bytes[w[0]..w[1]].to_vec(), w[1] == bytes.len()).unwrap();
+    }
+    assert_eq!(ws.recv().unwrap(), Message::text(big));
     ws.send(Message::Ping(b"p".to_vec())).unwrap();
     assert_eq!(ws.recv().unwrap(), Message::Pong(b"p".to_vec()));
     // Corked: several messages, one flush.

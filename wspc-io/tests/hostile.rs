@@ -616,3 +616,55 @@ fn peer_that_stops_reading_is_bounded_and_cut() {
         assert!(ends_within(&mut s, Duration::from_secs(3)).await, "the connection stayed open");
     });
 }
+
+/// A frame announcing 64 MiB (within the limit) of which 256 KiB arrive: the server grows
+/// the message in bounded steps as bytes arrive (it does not allocate the announced length
+/// up front), and the end of the stream in the middle of the payload resets the connection.
+#[test]
+fn announced_length_is_not_allocated_ahead_of_the_bytes() {
+    let _g = serial();
+    rt().block_on(async {
+        let cfg = hostile_config().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
+        let (addr, mut rx) = start_server_with(cfg).await;
+        let mut s = upgraded(addr, false).await;
+        let mem = Mem::start();
+        s.write_all(&header(true, false, 0x2, 64 << 20)).await.unwrap();
+        for _ in 0..16 {
+            s.write_all(&[0x5a; 16 << 10]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        mem.assert_bounded("64 MiB announced, 256 KiB sent", 2 << 20);
+        drop(s);
+        match outcome(&mut rx, Duration::from_secs(3)).await {
+            Outcome::Ended(Err(e)) => assert!(e.contains("ConnectionReset"), "{e}"),
+            o => panic!("{o:?}"),
+        }
+    });
+}
+
+/// Invalid UTF-8 deep inside a large text message (read straight into the message) and in
+/// a later frame of a fragmented one: close 1007.
+#[test]
+fn invalid_utf8_in_a_large_text_message_gets_1007() {
+    let _g = serial();
+    rt().block_on(async {
+        let (addr, mut rx) = start_server().await;
+        for fragmented in [false, true] {
+            let mut s = upgraded(addr, false).await;
+            let mut payload = "é€😀".repeat(30_000).into_bytes();
+            payload[200_001] = 0xff;
+            if fragmented {
+                s.write_all(&frame(false, 0x1, &payload[..100_000])).await.unwrap();
+                s.write_all(&frame(true, 0x0, &payload[100_000..])).await.unwrap();
+            } else {
+                s.write_all(&frame(true, 0x1, &payload)).await.unwrap();
+            }
+            assert_eq!(read_until_close(&mut s, Duration::from_secs(2), &mut 0).await, Some(1007));
+            match outcome(&mut rx, Duration::from_secs(3)).await {
+                Outcome::Ended(Err(e)) => assert!(e.contains("InvalidUtf8") && e.contains("1007"), "{e}"),
+                o => panic!("{o:?}"),
+            }
+        }
+    });
+}

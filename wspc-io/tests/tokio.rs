@@ -63,6 +63,18 @@ async fn echo_stream_and_sink() {
     let big = "x".repeat(5 << 20);
     ws.send(Message::text(big.clone())).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
+    // Large multi-byte text in fragments cut inside code points (read straight into the
+    // message, validated across the cuts), then a small message behind it.
+    let big = "é€😀中κ".repeat(80_000);
+    let bytes = big.as_bytes();
+    let cuts = [0, 100_001, 100_002, 700_003, bytes.len()];
+    for w in cuts.windows(2) {
+        let last = w[1] == bytes.len();
+        ws.send_fragment(true, bytes[w[0]..w[1]].to_vec(), last).await.unwrap();
+    }
+    ws.send(Message::binary(vec![9; 3])).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(vec![9; 3]));
     ws.send(Message::Ping(vec![1, 2, 3])).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Pong(vec![1, 2, 3]));
     ws.close(Some(CloseFrame::new(1000, "done"))).await.unwrap();
@@ -231,5 +243,33 @@ async fn client_sees_http_errors() {
         Err(Error::HttpStatus { status: 401, .. }) => {}
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("connected"),
+    }
+}
+
+/// Large and small messages alternating (large ones are read straight into the message,
+/// and the header after one is read on its own), with and without permessage-deflate.
+#[tokio::test]
+async fn large_and_small_messages_alternate() {
+    for deflate in [false, true] {
+        let addr = echo_server(Config::default().deflate(deflate)).await;
+        let opts = ClientOptions::default().config(Config::default().deflate(deflate));
+        let (mut ws, _) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
+        let sizes = [1 << 20, 3, 65536, 0, 40_000, 200_000, 17, 1 << 20, 125, 70_000];
+        for (i, &n) in sizes.iter().enumerate() {
+            let body: Vec<u8> = (0..n).map(|j| (j * 7 + i) as u8).collect();
+            let m = if i % 3 == 0 { Message::text("ü".repeat(n / 2)) } else { Message::binary(body) };
+            SinkExt::feed(&mut ws, m).await.unwrap();
+        }
+        SinkExt::flush(&mut ws).await.unwrap();
+        for (i, &n) in sizes.iter().enumerate() {
+            let got = ws.recv().await.unwrap().unwrap();
+            if i % 3 == 0 {
+                assert_eq!(got, Message::text("ü".repeat(n / 2)), "message {i}");
+            } else {
+                let body: Vec<u8> = (0..n).map(|j| (j * 7 + i) as u8).collect();
+                assert_eq!(got, Message::binary(body), "message {i}");
+            }
+        }
+        ws.close(None).await.unwrap();
     }
 }

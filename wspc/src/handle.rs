@@ -4,7 +4,7 @@ use crate::action::{Action, ActionToken, Payload};
 use crate::config::{Config, Role};
 use crate::error::{Misuse, Result};
 use crate::handshake::{self, Header, OwnedHeader};
-use crate::recv::{ReceiveHalf, RecvLimits, QUEUE_RECV};
+use crate::recv::{DirectPayload, DirectStatus, ReceiveHalf, RecvLimits, QUEUE_RECV};
 use crate::region::{split_regions, Shared};
 use crate::send::{SendBuffer, SendHalf, QUEUE_SEND};
 use crate::types::{ActionQueue, BufferType};
@@ -381,6 +381,19 @@ impl Handle {
         self.session()?;
         // SAFETY: forwarded contract.
         unsafe { self.recv.receive_into(ptr, len, context) }
+    }
+
+    /// Rust-only: whether the rest of the current frame's payload can be read into caller
+    /// memory. See [`ReceiveHalf::direct_payload`].
+    pub fn direct_payload(&self) -> Option<DirectPayload> {
+        self.recv.direct_payload()
+    }
+
+    /// Rust-only: completes payload bytes the caller read into its own memory. See
+    /// [`ReceiveHalf::complete_direct`].
+    pub fn complete_direct(&mut self, bytes: &mut [u8]) -> Result<DirectStatus> {
+        self.session()?;
+        self.recv.complete_direct(bytes)
     }
 
     /// `WebSocketGetAction` with two buffer slots.

@@ -154,6 +154,16 @@
 //!   [`ReceiveHalf::read_space`] let such a caller read from its transport into the empty
 //!   receive buffer before queuing a receive, so that what arrives can be taken whole.
 //!
+//! ## Rust-only extensions
+//! Beyond `websocket.h` (the C API keeps the Windows behaviour): limits on message size,
+//! frame size and fragments ([`Config`]); permessage-deflate; [`Handle::split`] into halves
+//! for two threads; [`ReceiveHalf::release_buffer`] for idle connections; owned payloads
+//! back from [`Handle::complete_action_reclaim`]; and direct payload reads: while
+//! [`Handle::direct_payload`] says so, the caller reads the rest of an uncompressed data
+//! frame's payload straight into its own memory and hands it to
+//! [`Handle::complete_direct`], which unmasks it in place, validates text and ends the
+//! frame and message, saving the copy out of the receive buffer for large messages.
+//!
 //! ## Memory
 //! A handle allocates once: receive buffer + 144 bytes (pong frame) and the send buffer
 //! (or carves both from the caller's allocated buffer). Nothing is allocated per frame or
@@ -180,6 +190,6 @@ pub use config::*;
 pub use error::{Error, HandshakeError, Misuse, ProtocolError, Result};
 pub use handle::{get_action_all, ClientHandshakeResult, Handle};
 pub use handshake::{Header, OwnedHeader};
-pub use recv::ReceiveHalf;
+pub use recv::{DirectPayload, DirectStatus, ReceiveHalf};
 pub use send::{SendBuffer, SendHalf};
 pub use types::*;

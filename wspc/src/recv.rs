@@ -25,6 +25,45 @@ struct Frame {
     ready: usize,
 }
 
+/// What [`ReceiveHalf::direct_payload`] reports about the current frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectPayload {
+    /// Payload bytes of the frame not received yet.
+    pub remaining: u64,
+    /// The message is text (its bytes are validated as UTF-8 as they are completed).
+    pub text: bool,
+    /// The frame is the last of its message.
+    pub last: bool,
+}
+
+/// Where a message stands after [`ReceiveHalf::complete_direct`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectStatus {
+    /// The frame's payload continues: this many bytes are still to come.
+    Partial {
+        /// Payload bytes of the frame not received yet.
+        remaining: u64,
+    },
+    /// The frame is complete; its message continues in later frames.
+    FrameEnd,
+    /// The frame and its message are complete.
+    MessageEnd,
+}
+
+/// Unmasks `bytes` (at payload position `offset`, if the frame is masked) and, if `utf8` is
+/// given, validates them in the codec's fused pass; false when they are not UTF-8.
+#[inline]
+fn unmask_validate(bytes: &mut [u8], mask: Option<[u8; 4]>, offset: u64, utf8: Option<&mut Utf8Validator>) -> bool {
+    let (key, offset) = (mask.unwrap_or([0; 4]), (offset % 4) as usize);
+    match utf8 {
+        Some(v) => unmask_and_validate(bytes, key, offset, v).is_ok(),
+        None => {
+            apply_mask(bytes, key, offset);
+            true
+        }
+    }
+}
+
 /// The message whose frames are arriving.
 struct Message {
     text: bool,
@@ -227,6 +266,81 @@ impl ReceiveHalf {
     /// Bytes already read from the network and not yet handed out.
     pub fn buffered(&self) -> usize {
         self.end - self.start
+    }
+
+    /// Rust-only: whether the rest of the current frame's payload can be read by the
+    /// caller into its own memory instead of through the receive buffer (see
+    /// [`complete_direct`](Self::complete_direct)). `Some` while an uncompressed data
+    /// frame's payload is incomplete and nothing of it is buffered, with no action in
+    /// flight except a `ReceiveFromNetwork` (no chunk lent out, no automatic pong waiting,
+    /// no cancellation or failure); otherwise continue with
+    /// [`get_action`](Self::get_action). A `ReceiveFromNetwork` handed out may stay
+    /// outstanding during direct reads: complete it later with the bytes that follow (the
+    /// next frame). A text chunk that ended inside a code point keeps those bytes
+    /// buffered, so direct reading resumes after the next chunk.
+    pub fn direct_payload(&self) -> Option<DirectPayload> {
+        if matches!(self.in_flight, Some(InFlight::Pong { .. } | InFlight::Deliver { .. }))
+            || self.pong_len.is_some()
+            || self.cancel
+            || self.failed.is_some()
+            || self.close_received
+            || self.start != self.end
+            || self.shared.is_aborted()
+        {
+            return None;
+        }
+        let f = self.frame.as_ref()?;
+        let m = self.message.as_ref()?;
+        if m.compressed || f.remaining == 0 || f.ready != 0 {
+            return None;
+        }
+        Some(DirectPayload { remaining: f.remaining, text: m.text, last: f.fin })
+    }
+
+    /// Rust-only: true while a frame is partly received (its header parsed, its payload
+    /// not all handed out). Between frames a reader expecting a large frame can read just
+    /// its header, then the payload directly.
+    pub fn in_frame(&self) -> bool {
+        self.frame.is_some()
+    }
+
+    /// Rust-only: takes the next `bytes.len()` payload bytes of the current frame, which the
+    /// caller read from the network into `bytes` while
+    /// [`direct_payload`](Self::direct_payload) allowed it (at most its `remaining`).
+    /// They are unmasked in place and, for text, validated as part of the message (which
+    /// may mix chunks handed out by `get_action` with direct parts). When the frame's
+    /// payload is complete the frame ends (and its message, if final, with the UTF-8
+    /// check); `get_action` then continues with the next frame. A protocol error fails the
+    /// receive side as `get_action` would (later calls of `get_action` return it).
+    pub fn complete_direct(&mut self, bytes: &mut [u8]) -> Result<DirectStatus> {
+        let Some(d) = self.direct_payload() else {
+            return Err(Misuse::WrongState("no frame payload can be read directly now").into());
+        };
+        if bytes.len() as u64 > d.remaining {
+            return Err(Misuse::InvalidArgument("more bytes than the frame's remaining payload").into());
+        }
+        let f = self.frame.as_mut().expect("checked by direct_payload");
+        let utf8 = (d.text && self.verify_utf8).then_some(&mut self.utf8);
+        let valid = unmask_validate(bytes, f.mask, f.unmasked, utf8);
+        f.unmasked += bytes.len() as u64;
+        f.remaining -= bytes.len() as u64;
+        let (remaining, fin) = (f.remaining, f.fin);
+        let valid = valid && !(d.text && self.verify_utf8 && remaining == 0 && fin && self.utf8.finish().is_err());
+        if !valid {
+            let e = ProtocolError::InvalidUtf8;
+            self.failed = Some(e);
+            return Err(e.into());
+        }
+        if remaining > 0 {
+            return Ok(DirectStatus::Partial { remaining });
+        }
+        self.frame = None;
+        if !fin {
+            return Ok(DirectStatus::FrameEnd);
+        }
+        self.message = None;
+        self.utf8.reset();
+        Ok(DirectStatus::MessageEnd)
     }
 
     /// Queues one receive (`WebSocketReceive` with a NULL buffer): the result is lent from
