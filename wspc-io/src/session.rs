@@ -306,7 +306,7 @@ impl Session {
             && self.write_error.is_none()
         {
             // `false`: the receive side is writing an automatic pong; queue behind it.
-            if self.handle.send_now(ty, &data, &mut self.out)? {
+            if self.handle.send_now(ty, &data, out_ready(&mut self.out))? {
                 self.recycle(data);
                 return Ok(());
             }

@@ -110,3 +110,49 @@ async fn steady_echo_allocates_nothing_per_message() {
         assert_eq!(during, 0, "{size}-byte messages: {during} allocations in {} echoes", rounds - 100);
     }
 }
+
+/// Polls `ws` for a message once (it has none waiting: the connection parks, giving back
+/// its buffers, as a server's idle connections do between messages).
+async fn poll_idle(ws: &mut WebSocket<tokio::io::DuplexStream>) {
+    use futures_util::StreamExt;
+    use std::future::Future;
+    let mut next = ws.next();
+    let r = std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut next).poll(cx))).await;
+    assert!(r.is_pending(), "no message was waiting");
+}
+
+/// Many connections taking turns, each parked between its messages: the buffers one gives
+/// back serve the next, so the echo still allocates nothing.
+#[tokio::test]
+async fn connections_parked_between_messages_allocate_nothing_per_message() {
+    for size in [20usize, 1024] {
+        let mut conns = Vec::new();
+        for _ in 0..20 {
+            let (a, peer) = duplex(1 << 20);
+            conns
+                .push((WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap(), peer));
+        }
+        let payload: Vec<u8> = (0..size).map(|i| (i * 3) as u8).collect();
+        let frame = client_frame(&payload);
+        let mut echo = vec![0u8; server_header_len(size) + size];
+        let mut during = 0;
+        for round in 0..60 {
+            for (ws, peer) in conns.iter_mut() {
+                poll_idle(ws).await;
+                peer.write_all(&frame).await.unwrap();
+                let measure = round >= 20;
+                let before = allocations();
+                counting(measure);
+                let msg = ws.recv().await.unwrap().unwrap();
+                ws.feed(msg).await.unwrap();
+                ws.flush().await.unwrap();
+                poll_idle(ws).await;
+                counting(false);
+                during += allocations() - before;
+                peer.read_exact(&mut echo).await.unwrap();
+                assert_eq!(&echo[server_header_len(size)..], &payload[..], "size {size} round {round}");
+            }
+        }
+        assert_eq!(during, 0, "{size}-byte messages over 20 parked connections: {during} allocations in 800 echoes");
+    }
+}
