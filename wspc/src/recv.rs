@@ -3,7 +3,7 @@
 
 use crate::action::{Action, ActionToken};
 use crate::codec::frame::{encode_header, parse_header, OpCode};
-use crate::codec::mask::apply_mask;
+use crate::codec::mask::{apply_mask, extend_masked};
 use crate::codec::unmask_and_validate;
 use crate::codec::utf8::Utf8Validator;
 use crate::config::Role;
@@ -865,21 +865,12 @@ impl ReceiveHalf {
         let len = h.len as usize;
         let payload = &avail[h.header_len..h.header_len + len];
         let at = out.len();
-        out.reserve(len);
-        out.extend_from_slice(payload);
-        // One fused pass when masked text is checked (the same step as the queued path).
-        let valid = match (h.mask, text && self.verify_utf8) {
-            (Some(k), true) => {
-                let mut v = Utf8Validator::new();
-                crate::codec::unmask_and_validate(&mut out[at..], k, 0, &mut v).and_then(|()| v.finish()).is_ok()
-            }
-            (Some(k), false) => {
-                apply_mask(&mut out[at..], k, 0);
-                true
-            }
-            (None, true) => simdutf8::basic::from_utf8(&out[at..]).is_ok(),
-            (None, false) => true,
-        };
+        // Unmasked while copied (one pass), then text checked in the copy, still in cache.
+        match h.mask {
+            Some(k) => extend_masked(out, payload, k, 0),
+            None => out.extend_from_slice(payload),
+        }
+        let valid = !(text && self.verify_utf8) || simdutf8::basic::from_utf8(&out[at..]).is_ok();
         if !valid {
             out.truncate(at);
             return None;

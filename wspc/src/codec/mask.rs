@@ -93,6 +93,28 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     copy_masked_words(dst, src, k);
 }
 
+/// Appends `src` XORed with `key` from payload position `offset` to `out`: one pass over
+/// the bytes (with AVX2, 32 bytes or more) instead of a copy and then an in-place unmask.
+pub fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if key != [0; 4] && src.len() >= SIMD_MIN && std::is_x86_feature_detected!("avx2") {
+        out.reserve(src.len());
+        let at = out.len();
+        // SAFETY: the CPU supports AVX2 (checked just above) and `src` is at least 32 bytes;
+        // `reserve` made `at..at + src.len()` spare capacity of `out`, writable and disjoint
+        // from `src` (borrowed while `out` is borrowed mutably). `copy_masked_raw` writes
+        // every one of those bytes, so they are initialised before `set_len` counts them.
+        unsafe {
+            avx2::copy_masked_raw(out.as_mut_ptr().add(at), src, rotated_key(key, offset));
+            out.set_len(at + src.len());
+        }
+        return;
+    }
+    let at = out.len();
+    out.extend_from_slice(src);
+    apply_mask(&mut out[at..], key, offset);
+}
+
 /// The portable loop of [`copy_masked`].
 fn copy_masked_words(dst: &mut [u8], src: &[u8], k: [u8; 4]) {
     let k32 = u32::from_ne_bytes(k);
@@ -176,15 +198,29 @@ mod avx2 {
     /// The CPU must support AVX2, and `dst` and `src` must be the same length, at least 32.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn copy_masked(dst: &mut [u8], src: &[u8], k: [u8; 4]) {
-        let len = dst.len();
-        debug_assert!(len >= 32 && src.len() == len);
-        let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+        debug_assert_eq!(src.len(), dst.len());
+        // SAFETY: `dst` is `src.len()` writable bytes that cannot overlap `src` (one is
+        // borrowed mutably, the other shared); the caller guarantees AVX2 and the length.
+        unsafe { copy_masked_raw(dst.as_mut_ptr(), src, k) }
+    }
+
+    /// Writes `src` XORed with `k` to `d..d + src.len()`, which may be uninitialised.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, `src.len() >= 32`, and `d..d + src.len()` must be valid
+    /// for writes and not overlap `src`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn copy_masked_raw(d: *mut u8, src: &[u8], k: [u8; 4]) {
+        let len = src.len();
+        debug_assert!(len >= 32);
+        let s = src.as_ptr();
         let head_len = (d as usize).wrapping_neg() & 31;
         let tail_at = len - 32;
-        // SAFETY: `d..d + len` is `dst` (borrowed mutably, so it cannot overlap `src`) and
-        // `s..s + len` is `src`, `len >= 32`: the head, tail and every body vector [i, i + 32)
-        // with i + 32 <= len are inside both. Body stores are at `d + head_len` (32-byte
-        // aligned) plus multiples of 32; loads from `src` are unaligned.
+        // SAFETY: `d..d + len` is writable and disjoint from `src` (the caller's contract)
+        // and `s..s + len` is `src`, `len >= 32`: the head, tail and every body vector
+        // [i, i + 32) with i + 32 <= len are inside both. Body stores are at `d + head_len`
+        // (32-byte aligned) plus multiples of 32; loads from `src` are unaligned. Only
+        // stores touch `d`, so uninitialised memory is never read.
         unsafe {
             let head = _mm256_xor_si256(_mm256_loadu_si256(s.cast()), key_vector(k));
             let tail = _mm256_xor_si256(_mm256_loadu_si256(s.add(tail_at).cast()), key_vector(rotated_key(k, tail_at)));
@@ -221,6 +257,31 @@ mod tests {
         for (i, b) in buf.iter_mut().enumerate() {
             *b ^= key[(offset + i) % 4];
         }
+    }
+
+    #[test]
+    fn extend_masked_appends_what_the_byte_loop_computes() {
+        let key = [0x91, 0x0c, 0x5e, 0xa7];
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 13 + 5) as u8).collect();
+        for prefix in [0usize, 1, 7, 33] {
+            for len in (0..100).chain([255, 256, 257, 511, 640]) {
+                for offset in 0..4 {
+                    let src = &data[prefix..prefix + len];
+                    let mut want = data[..prefix].to_vec();
+                    want.extend_from_slice(src);
+                    naive(&mut want[prefix..], key, offset);
+                    // A vector with a prefix and little spare room: `extend_masked` grows it.
+                    let mut out = Vec::with_capacity(prefix);
+                    out.extend_from_slice(&data[..prefix]);
+                    extend_masked(&mut out, src, key, offset);
+                    assert_eq!(out, want, "prefix {prefix} len {len} offset {offset}");
+                }
+            }
+        }
+        // A zero key copies.
+        let mut out = vec![1u8];
+        extend_masked(&mut out, &data[..64], [0; 4], 3);
+        assert_eq!(&out[1..], &data[..64]);
     }
 
     #[test]
