@@ -234,7 +234,9 @@ impl Session {
     /// send buffer and the write buffer too. The next [`poll_recv`](Self::poll_recv) takes
     /// a new read, in a pooled buffer: no allocation and no system call added per wake-up.
     /// Call it only when no bytes were put in [`read_buf`](Self::read_buf) since the read
-    /// was handed out.
+    /// was handed out. (Only the tokio transport waits for readiness; the blocking one
+    /// waits inside its read.)
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn park(&mut self) {
         match &self.read {
             // A read into the empty buffer without a queued receive: end it empty, then
@@ -258,13 +260,13 @@ impl Session {
     }
 
     /// True while the engine's receive buffer is attached (tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn holds_recv_buffer(&mut self) -> bool {
         self.handle.receive_half().holds_buffer()
     }
 
     /// True while the engine's send buffer or the write buffer holds memory (tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn holds_send_buffers(&mut self) -> bool {
         self.out.capacity() > 0 || self.handle.send_half().holds_buffer()
     }
