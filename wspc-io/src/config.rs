@@ -55,7 +55,10 @@ pub struct Config {
     /// The engine's send buffer (`None`: 512 bytes for servers, 64 KiB for clients, which
     /// mask payloads through it).
     pub send_buffer_size: Option<u32>,
-    /// Bytes the write buffer may hold before `send`/`feed` wait for it to drain.
+    /// Bytes the write buffer may hold before `send`/`feed` wait for it to drain. It also
+    /// bounds automatic replies: while this much of copied frames (pongs, close replies,
+    /// small messages) waits for a peer that does not read, the tokio API stops reading from
+    /// it, so a ping flood holds at most about this much per connection.
     pub write_buffer_size: usize,
     /// Keepalive pings ([`DEFAULT_KEEPALIVE`] by default; `None` turns them off).
     pub keepalive: Option<Keepalive>,

@@ -186,6 +186,14 @@ impl Session {
         self.out.len() - self.out_pos + self.direct.as_ref().map_or(0, |d| d.len - d.pos)
     }
 
+    /// True when the copied frames waiting to be written (automatic pongs and close replies,
+    /// small messages; not a large payload written from where the engine lends it) fill the
+    /// write buffer's limit: the receive side then stops reading until they are written, so
+    /// a peer that sends pings and reads nothing holds at most that much.
+    pub(crate) fn replies_full(&self) -> bool {
+        self.out.len() - self.out_pos >= self.write_limit
+    }
+
     /// True while bytes wait to be written or a send is in progress.
     pub(crate) fn wants_write(&self) -> bool {
         self.out_pos < self.out.len() || self.direct.is_some()

@@ -426,7 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     if self.s.wants_write() {
                         match self.poll_flush(cx) {
                             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                            Poll::Pending if self.s.backlog() >= 4 << 20 => return Poll::Pending,
+                            Poll::Pending if self.s.replies_full() => return Poll::Pending,
                             _ => {}
                         }
                     }
