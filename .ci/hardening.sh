@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hardening stage of CI (called by .ci/run): fuzz smoke, cargo deny, short soak.
+# Hardening stage of CI (called by .ci/run): fuzz smoke, ASan tests, cargo deny, short soak.
 #   bash .ci/hardening.sh
 # Each step prints PASS/FAIL/SKIP with the reason; the script fails if any step failed.
 # Long runs (not in CI): fuzz/run.sh 600 [target] (fuzz/README.md), soak/run.sh 10000 300
@@ -13,6 +13,10 @@ step() { echo; echo "=== hardening: $*"; }
 # 1. Fuzz smoke: every target for 10 s from its seeds (fuzz/run.sh says SKIP without nightly).
 step "fuzz smoke (fuzz/run.sh 10)"
 if bash fuzz/run.sh 10; then echo "PASS fuzz smoke"; else echo "FAIL fuzz smoke"; failed+=(fuzz); fi
+
+# 1b. The Rust tests under AddressSanitizer (scripts/asan.sh says SKIP without nightly).
+step "AddressSanitizer tests (scripts/asan.sh)"
+if bash scripts/asan.sh; then echo "PASS asan"; else echo "FAIL asan"; failed+=(asan); fi
 
 # 2. Supply chain: licences, duplicate versions and sources always; advisories when the
 #    RustSec database can be fetched (github.com is not reachable from every machine).

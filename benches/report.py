@@ -319,6 +319,27 @@ def main():
                 cols.append(cell)
             L.append(f"| {fn} | " + " | ".join(cols) + " |")
         L.append("")
+        steps = read_criterion(os.path.join(os.path.dirname(a.criterion), "codec_steps"))
+        if steps:
+            L.append("Where decode's time goes: each step alone, on the same text and on pure ASCII "
+                     "(`codec_steps`; ratio to the memcpy above). The UTF-8 check of text with multi-byte "
+                     "characters alone takes longer than a memcpy, which bounds decode of such text below 0.5×.")
+            L.append("")
+            L.append("| step | " + " | ".join(size_name(n) for n in sizes) + " |")
+            L.append("|---|" + "---:|" * len(sizes))
+            for fn in sorted(steps):
+                cols = []
+                for n in sizes:
+                    t = steps[fn].get(n)
+                    if t is None:
+                        cols.append("—")
+                        continue
+                    cell = f"{n / t * 1e9 / (1 << 30):.1f} GiB/s"
+                    if base.get(n):
+                        cell += f" ({base[n] / t:.2f}×)"
+                    cols.append(cell)
+                L.append(f"| {fn} | " + " | ".join(cols) + " |")
+            L.append("")
 
     if rows:
         L.append("## Details per cell")

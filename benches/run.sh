@@ -203,7 +203,7 @@ fi
 CRITERION=""
 if [ "${BENCH_CODEC:-1}" = 1 ]; then
     log "core codec benchmark (cargo bench -p wspc --bench codec)"
-    rm -rf "$ROOT/target/criterion/codec"
+    rm -rf "$ROOT/target/criterion/codec" "$ROOT/target/criterion/codec_steps"
     if taskset -c 0 cargo bench -q -p wspc --bench codec -- --warm-up-time 1 --measurement-time 3 \
         >"$RESULTS/codec.out" 2>&1; then
         CRITERION="$ROOT/target/criterion/codec"
