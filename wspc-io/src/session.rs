@@ -190,6 +190,7 @@ impl Session {
     /// small messages; not a large payload written from where the engine lends it) fill the
     /// write buffer's limit: the receive side then stops reading until they are written, so
     /// a peer that sends pings and reads nothing holds at most that much.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn replies_full(&self) -> bool {
         self.out.len() - self.out_pos >= self.write_limit
     }

@@ -1,0 +1,230 @@
+//! The Rust-only receive shortcuts against the queued path, on arbitrary bytes: one handle
+//! takes everything through `receive` and its actions; a second takes the same bytes
+//! through `read_space`/`commit_read` (reads before a receive is queued), `receive_now`
+//! (whole buffered messages) and `direct_payload`/`complete_direct` (payloads read into
+//! caller memory, also while a `ReceiveFromNetwork` is outstanding), falling back to the
+//! queued path whenever they decline. Both must deliver the same messages, control frames,
+//! close and error, in the same order. Read sizes, direct read sizes, the receive buffer
+//! size, role and limits come from the input.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use wspc::{Action, ActionQueue, BufferType, Config, DirectStatus, Handle, Role};
+
+#[allow(dead_code)] // Only its handle pair is used here.
+mod pump;
+
+#[derive(Debug, PartialEq)]
+enum Ev {
+    /// A whole data message: text, payload.
+    Message(bool, Vec<u8>),
+    /// A ping or pong handed to the application.
+    Control(Vec<u8>),
+    Close(u16, Vec<u8>),
+    /// The receive side failed with this close code.
+    Failed(Option<u16>),
+}
+
+/// Read sizes from `sizes` in turn (1..=256), then 4096.
+struct Reads<'a> {
+    sizes: &'a [u8],
+    i: usize,
+}
+
+impl Reads<'_> {
+    fn next(&mut self) -> usize {
+        let n = self.sizes.get(self.i).map_or(4096, |&c| c as usize + 1);
+        self.i += 1;
+        n
+    }
+}
+
+/// Records a completed receive; returns false when the side is finished (close).
+fn indicate(ev: &mut Vec<Ev>, cur: &mut Vec<u8>, ty: BufferType, data: &[u8], close: Option<u16>) -> bool {
+    match ty {
+        BufferType::Close => {
+            ev.push(Ev::Close(close.unwrap_or(0), data.to_vec()));
+            return false;
+        }
+        t if t.is_data() => {
+            cur.extend_from_slice(data);
+            if t.is_message_end() {
+                ev.push(Ev::Message(t.is_text(), std::mem::take(cur)));
+            }
+        }
+        _ => ev.push(Ev::Control(data.to_vec())),
+    }
+    true
+}
+
+/// Everything through `receive` and the action queue.
+fn queued(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>) -> Vec<Ev> {
+    let (mut ev, mut cur, mut pos) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..200_000 {
+        if !h.receive_half().is_pending() && h.receive(0).is_err() {
+            break;
+        }
+        let action = match h.get_action(ActionQueue::Receive) {
+            Ok(a) => a,
+            Err(e) => {
+                ev.push(Ev::Failed(e.close_code()));
+                break;
+            }
+        };
+        let token = action.token();
+        match action {
+            Action::ReceiveFromNetwork { buffer, .. } => {
+                if pos == input.len() {
+                    break;
+                }
+                let n = reads.next().min(buffer.len()).min(input.len() - pos);
+                buffer[..n].copy_from_slice(&input[pos..pos + n]);
+                pos += n;
+                h.complete_action(token, n);
+            }
+            Action::SendToNetwork { buffers, .. } => {
+                let n = buffers.len();
+                h.complete_action(token, n);
+            }
+            Action::IndicateReceiveComplete { buffer_type, data, close_status, .. } => {
+                let go = indicate(&mut ev, &mut cur, buffer_type, data, close_status);
+                h.complete_action(token, 0);
+                if !go {
+                    break;
+                }
+            }
+            Action::NoAction | Action::IndicateSendComplete { .. } => unreachable!("receive queue"),
+        }
+    }
+    ev
+}
+
+/// The shortcuts first, the queued path when they decline.
+fn shortcuts(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>, direct: &mut Reads<'_>) -> Vec<Ev> {
+    let (mut ev, mut cur, mut pos) = (Vec::new(), Vec::new(), 0);
+    let mut posted = false;
+    // A `ReceiveFromNetwork` left outstanding while payload is read directly.
+    let mut outstanding: Option<(wspc::ActionToken, *mut u8, usize)> = None;
+    for _ in 0..200_000 {
+        if let Some(d) = h.direct_payload() {
+            if pos == input.len() {
+                break;
+            }
+            let n = (direct.next() as u64).min(d.remaining).min((input.len() - pos) as u64) as usize;
+            let mut mem = input[pos..pos + n].to_vec();
+            pos += n;
+            match h.complete_direct(&mut mem) {
+                Ok(st) => {
+                    cur.extend_from_slice(&mem);
+                    if st == DirectStatus::MessageEnd {
+                        ev.push(Ev::Message(d.text, std::mem::take(&mut cur)));
+                    }
+                }
+                Err(e) => {
+                    ev.push(Ev::Failed(e.close_code()));
+                    break;
+                }
+            }
+            continue;
+        }
+        if let Some((token, ptr, len)) = outstanding.take() {
+            if pos == input.len() {
+                break;
+            }
+            let n = reads.next().min(len).min(input.len() - pos);
+            // SAFETY: the engine lent `ptr..ptr + len` with this read action and keeps it
+            // valid until the action is completed (direct reads do not touch it); `input`
+            // is other memory.
+            unsafe { std::ptr::copy_nonoverlapping(input[pos..].as_ptr(), ptr, n) };
+            pos += n;
+            h.complete_action(token, n);
+            continue;
+        }
+        if !posted {
+            let mut v = Vec::new();
+            if let Some(ty) = h.receive_now(&mut v) {
+                assert!(cur.is_empty(), "receive_now inside a message");
+                ev.push(Ev::Message(ty.is_text(), v));
+                continue;
+            }
+            assert!(v.is_empty(), "receive_now declined but wrote");
+            if let Some(space) = h.read_space() {
+                if pos == input.len() {
+                    h.commit_read(0);
+                    break;
+                }
+                let n = reads.next().min(space.len()).min(input.len() - pos);
+                space[..n].copy_from_slice(&input[pos..pos + n]);
+                pos += n;
+                h.commit_read(n);
+                continue;
+            }
+            if h.receive(0).is_err() {
+                break;
+            }
+            posted = true;
+        }
+        let action = match h.get_action(ActionQueue::Receive) {
+            Ok(a) => a,
+            Err(e) => {
+                ev.push(Ev::Failed(e.close_code()));
+                break;
+            }
+        };
+        let token = action.token();
+        match action {
+            Action::ReceiveFromNetwork { buffer, .. } => {
+                outstanding = Some((token, buffer.as_mut_ptr(), buffer.len()));
+            }
+            Action::SendToNetwork { buffers, .. } => {
+                let n = buffers.len();
+                h.complete_action(token, n);
+            }
+            Action::IndicateReceiveComplete { buffer_type, data, close_status, .. } => {
+                let go = indicate(&mut ev, &mut cur, buffer_type, data, close_status);
+                h.complete_action(token, 0);
+                posted = false;
+                if !go {
+                    break;
+                }
+            }
+            Action::NoAction | Action::IndicateSendComplete { .. } => unreachable!("receive queue"),
+        }
+    }
+    ev
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 5 {
+        return;
+    }
+    let flags = data[0];
+    let recv_size = 256 + (u16::from_le_bytes([data[1], data[2]]) as usize % 8000);
+    let (nreads, ndirect) = (data[3] as usize, data[4] as usize);
+    let rest = &data[5..];
+    let (read_sizes, rest) = rest.split_at(nreads.min(rest.len()));
+    let (direct_sizes, input) = rest.split_at(ndirect.min(rest.len()));
+    let role = if flags & 1 == 0 { Role::Server } else { Role::Client };
+    let peer = if role == Role::Server { Role::Client } else { Role::Server };
+    let mut cfg = Config::new(role).receive_buffer_size(recv_size as u32).unwrap();
+    if flags & 2 != 0 {
+        cfg = cfg.max_message_size(Some(3000)).max_frame_size(Some(1500)).max_fragments(Some(5));
+    }
+    let open = |cfg: Config| {
+        let (c, s) = if role == Role::Server {
+            pump::open_pair(Config::new(peer), cfg)
+        } else {
+            pump::open_pair(cfg, Config::new(peer))
+        };
+        if role == Role::Server {
+            s
+        } else {
+            c
+        }
+    };
+    let mut a = open(cfg.clone());
+    let mut b = open(cfg);
+    let want = queued(&mut a, input, &mut Reads { sizes: read_sizes, i: 0 });
+    let got =
+        shortcuts(&mut b, input, &mut Reads { sizes: read_sizes, i: 0 }, &mut Reads { sizes: direct_sizes, i: 0 });
+    assert_eq!(got, want);
+});
