@@ -183,15 +183,16 @@ where
 /// handshake timeout (a stalled client gets `408` and the connection is dropped), answers
 /// bad requests (400, 405, 426, 431), and lets `handler` accept (choosing a subprotocol,
 /// adding headers) or reject with a status.
-pub async fn accept_with<S, F>(io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+pub fn accept_with<'a, S, F>(io: S, config: &'a Config, handler: F) -> impl Future<Output = Result<WebSocket<S>>> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject> + 'a,
 {
-    // Boxed: the handshake's state (its timer, the read future) is needed only until the
-    // upgrade, and would otherwise stay reserved in the caller's task for the whole life of
-    // the connection.
-    Box::pin(accept_inner(io, config, handler)).await
+    // Boxed: the handshake's state (its timer, the read future, the stream until the
+    // upgrade) is needed only until the upgrade, and would otherwise stay reserved in the
+    // caller's task for the whole life of the connection. The future returned is that one
+    // pointer.
+    Box::pin(accept_inner(io, config, handler))
 }
 
 async fn accept_inner<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
@@ -631,9 +632,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a message in the write buffer (waiting while it is full). Queued messages
     /// go out on [`flush`](Self::flush), or before the next read in
     /// [`recv`](Self::recv).
-    pub async fn feed(&mut self, msg: Message) -> Result<()> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        self.inner.s.send(msg)
+    ///
+    /// The future holds the message and a pointer, nothing more: a connection's task that
+    /// waits here stays small.
+    pub fn feed(&mut self, msg: Message) -> impl Future<Output = Result<()>> + '_ {
+        let mut msg = Some(msg);
+        poll_fn(move |cx| {
+            ready!(self.inner.poll_ready(cx))?;
+            Poll::Ready(self.inner.s.send(msg.take().expect("feed polled after it finished")))
+        })
     }
 
     /// Sends one frame of a fragmented message (`last` ends it); flushes.
@@ -651,8 +658,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The next message; `None` after the close handshake finished (the peer's close
     /// frame comes first as `Message::Close`, its echo already sent). Pings are answered
     /// automatically.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        poll_fn(|cx| self.inner.poll_next_msg(cx)).await
+    ///
+    /// The future is one pointer: an idle connection's task waiting here stays small.
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message>>> + '_ {
+        poll_fn(move |cx| self.inner.poll_next_msg(cx))
     }
 
     /// The next piece of a message, into `buf` (cleared first). A large message is handed
@@ -667,9 +676,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Closes gracefully: sends a close (`None`: no status; nothing if one was sent
     /// already), receives until the peer's close (dropping data) or the close timeout,
     /// then ends the transport (the server first; the client after the server).
-    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
-        self.inner.s.queue_close(frame.map(|f| (f.code, f.reason)));
-        poll_fn(|cx| self.inner.poll_close_ws(cx)).await
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> impl Future<Output = Result<()>> + '_ {
+        let mut frame = Some(frame);
+        poll_fn(move |cx| {
+            if let Some(f) = frame.take() {
+                self.inner.s.queue_close(f.map(|f| (f.code, f.reason)));
+            }
+            self.inner.poll_close_ws(cx)
+        })
     }
 
     /// True once the close handshake finished (or the connection failed).
@@ -890,6 +904,23 @@ mod idle_tests {
     fn server() -> (WebSocket<DuplexStream>, DuplexStream) {
         let (a, b) = duplex(1 << 20);
         (WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap(), b)
+    }
+
+    #[test]
+    fn the_futures_a_connection_waits_in_are_a_few_words() {
+        use std::mem::size_of_val;
+        let word = size_of::<usize>();
+        let (mut ws, _peer) = server();
+        // The task of an idle connection carries `recv`'s future: one pointer.
+        assert_eq!(size_of_val(&ws.recv()), word);
+        // `feed`: the pointer and the message.
+        assert!(size_of_val(&ws.feed(Message::text("x"))) <= word + size_of::<Option<Message>>());
+        assert!(size_of_val(&ws.close(None)) <= word + size_of::<Option<Option<CloseFrame>>>());
+        // The handshake's state is on the heap: the caller's task holds one pointer for it.
+        let (a, _b) = duplex(64);
+        let config = Config::default();
+        let fut = accept_with(a, &config, |_: &Request| Ok(Accept::default()));
+        assert_eq!(size_of_val(&fut), word);
     }
 
     #[::tokio::test]
