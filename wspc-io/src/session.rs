@@ -103,7 +103,8 @@ pub(crate) struct Session {
     role: Role,
     out: Vec<u8>,
     out_pos: usize,
-    direct: Option<Direct>,
+    /// Boxed: only large sends use it, and an idle connection should stay small.
+    direct: Option<Box<Direct>>,
     send_busy: bool,
     control: VecDeque<Control>,
     write_limit: usize,
@@ -129,8 +130,10 @@ pub(crate) struct Session {
     direct_init: (usize, usize, usize),
     close_sent: bool,
     close_received: bool,
-    recv_error: Option<Error>,
-    write_error: Option<Error>,
+    /// Boxed, like `write_error`: set at most once, at the end of a connection, and an
+    /// idle connection should stay small.
+    recv_error: Option<Box<Error>>,
+    write_error: Option<Box<Error>>,
     /// Bytes were read since the last call of `take_activity`.
     activity: bool,
 }
@@ -398,7 +401,7 @@ impl Session {
             let action = match self.handle.get_action_with_slots(ActionQueue::Send, 2) {
                 Ok(a) => a,
                 Err(e) => {
-                    self.write_error = Some(e.into());
+                    self.write_error = Some(Box::new(e.into()));
                     return;
                 }
             };
@@ -412,7 +415,8 @@ impl Session {
                         for s in head {
                             out.extend_from_slice(s);
                         }
-                        self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
+                        self.direct =
+                            Some(Box::new(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total }));
                         return;
                     }
                     for s in slices {
@@ -468,7 +472,7 @@ impl Session {
     /// The transport failed while writing: nothing more can be sent.
     pub(crate) fn write_failed(&mut self, e: &Error) {
         if self.write_error.is_none() {
-            self.write_error = Some(e.duplicate());
+            self.write_error = Some(Box::new(e.duplicate()));
         }
         self.handle.abort();
     }
@@ -530,7 +534,7 @@ impl Session {
             PendingRead::Engine { token: None, .. } => {
                 self.handle.commit_read(n);
                 if n == 0 {
-                    self.recv_error = Some(Error::ConnectionReset);
+                    self.recv_error = Some(Box::new(Error::ConnectionReset));
                 }
             }
             PendingRead::Engine { token: Some(token), len, .. } => {
@@ -542,7 +546,7 @@ impl Session {
             PendingRead::Direct { len, .. } => {
                 if n == 0 {
                     // The stream ended inside a frame: as when the engine's read gets 0.
-                    self.recv_error = Some(Error::ConnectionReset);
+                    self.recv_error = Some(Box::new(Error::ConnectionReset));
                     return;
                 }
                 let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
@@ -576,7 +580,7 @@ impl Session {
             }
         }
         if self.recv_error.is_none() {
-            self.recv_error = Some(e);
+            self.recv_error = Some(Box::new(e));
         }
     }
 
@@ -589,7 +593,7 @@ impl Session {
             }
         }
         let err = Error::Ws(e);
-        self.recv_error = Some(err.duplicate());
+        self.recv_error = Some(Box::new(err.duplicate()));
         err
     }
 
@@ -609,7 +613,7 @@ impl Session {
                     Some(e) => e.duplicate(),
                     None => Error::ConnectionReset,
                 };
-                self.recv_error = Some(e.duplicate());
+                self.recv_error = Some(Box::new(e.duplicate()));
                 return Err(e);
             }
             if self.read.is_some() {
@@ -651,7 +655,7 @@ impl Session {
             if !self.recv_posted {
                 if let Err(e) = self.handle.receive(0) {
                     let err = Error::Ws(e);
-                    self.recv_error = Some(err.duplicate());
+                    self.recv_error = Some(Box::new(err.duplicate()));
                     return Err(err);
                 }
                 self.recv_posted = true;
@@ -688,7 +692,7 @@ impl Session {
                         self.handle.complete_action(token, 0);
                         self.recv_posted = false;
                         let e = if self.eof { Error::ConnectionReset } else { Error::ConnectionClosed };
-                        self.recv_error = Some(e.duplicate());
+                        self.recv_error = Some(Box::new(e.duplicate()));
                         return Err(e);
                     }
                     match buffer_type {
@@ -851,4 +855,18 @@ fn take_prefix(prefix: &mut Vec<u8>, pos: &mut usize, dst: &mut [u8]) -> Option<
 
 fn data_of(frame: &Option<CloseFrame>) -> &[u8] {
     frame.as_ref().map_or(&[], |f| f.reason.as_bytes())
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn rarely_used_send_and_error_state_is_boxed() {
+        // A large send's lent buffer and the end-of-connection errors are a pointer each
+        // in every connection; unboxed they added 104 bytes to each.
+        assert_eq!(size_of::<Option<Box<Direct>>>(), size_of::<usize>());
+        assert_eq!(size_of::<Option<Box<Error>>>(), size_of::<usize>());
+        assert!(size_of::<Session>() <= size_of::<Handle>() + 272, "Session is {} bytes", size_of::<Session>());
+    }
 }
