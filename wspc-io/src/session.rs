@@ -108,8 +108,9 @@ pub(crate) struct Session {
     send_busy: bool,
     control: VecDeque<Control>,
     write_limit: usize,
-    prefix: Vec<u8>,
-    prefix_pos: usize,
+    /// Bytes read past the HTTP head, and how many were handed on: boxed and present only
+    /// while some are left (usually never), so a connection carries a pointer for them.
+    prefix: Option<Box<(Vec<u8>, usize)>>,
     recv_posted: bool,
     read: Option<PendingRead>,
     cancelling: bool,
@@ -153,8 +154,7 @@ impl Session {
             send_busy: false,
             control: VecDeque::new(),
             write_limit: write_limit.max(1),
-            prefix,
-            prefix_pos: 0,
+            prefix: (!prefix.is_empty()).then(|| Box::new((prefix, 0))),
             recv_posted: false,
             read: None,
             cancelling: false,
@@ -264,6 +264,12 @@ impl Session {
     #[cfg(test)]
     pub(crate) fn holds_recv_buffer(&mut self) -> bool {
         self.handle.receive_half().holds_buffer()
+    }
+
+    /// True while bytes read past the HTTP head are kept (tests).
+    #[cfg(test)]
+    pub(crate) fn holds_prefix(&self) -> bool {
+        self.prefix.is_some()
     }
 
     /// True while the engine's send buffer or the write buffer holds memory (tests).
@@ -624,7 +630,7 @@ impl Session {
                 let (text, buf) = self.assembly.take().expect("assembled");
                 return Ok(RecvStep::Message(self.message_of(text, buf)?));
             }
-            if piece.is_none() && self.prefix.is_empty() && self.start_direct() {
+            if piece.is_none() && self.prefix.is_none() && self.start_direct() {
                 return Ok(RecvStep::Read);
             }
             if let Some(mut r) = self.deferred.take() {
@@ -642,7 +648,7 @@ impl Session {
                 // Nothing whole buffered: read more before queuing a receive, so that the
                 // next message can be taken whole too.
                 if let Some(space) = self.handle.read_space() {
-                    if let Some(n) = take_prefix(&mut self.prefix, &mut self.prefix_pos, space) {
+                    if let Some(n) = take_prefix(&mut self.prefix, space) {
                         self.handle.commit_read(n);
                         continue;
                     }
@@ -666,7 +672,7 @@ impl Session {
             };
             match action {
                 Action::ReceiveFromNetwork { token, buffer, .. } => {
-                    if let Some(n) = take_prefix(&mut self.prefix, &mut self.prefix_pos, buffer) {
+                    if let Some(n) = take_prefix(&mut self.prefix, buffer) {
                         self.handle.complete_action(token, n);
                         continue;
                     }
@@ -839,16 +845,13 @@ impl Drop for Session {
 
 /// Copies the next bytes read past the HTTP head (`prefix` from `pos`) into `dst`; frees
 /// the prefix once all of it was handed over. `None` when none are left.
-fn take_prefix(prefix: &mut Vec<u8>, pos: &mut usize, dst: &mut [u8]) -> Option<usize> {
-    if *pos >= prefix.len() {
-        return None;
-    }
-    let n = (prefix.len() - *pos).min(dst.len());
-    dst[..n].copy_from_slice(&prefix[*pos..*pos + n]);
+fn take_prefix(prefix: &mut Option<Box<(Vec<u8>, usize)>>, dst: &mut [u8]) -> Option<usize> {
+    let (bytes, pos) = &mut **prefix.as_mut()?;
+    let n = (bytes.len() - *pos).min(dst.len());
+    dst[..n].copy_from_slice(&bytes[*pos..*pos + n]);
     *pos += n;
-    if *pos == prefix.len() {
-        *prefix = Vec::new();
-        *pos = 0;
+    if *pos == bytes.len() {
+        *prefix = None;
     }
     Some(n)
 }
@@ -867,6 +870,8 @@ mod size_tests {
         // in every connection; unboxed they added 104 bytes to each.
         assert_eq!(size_of::<Option<Box<Direct>>>(), size_of::<usize>());
         assert_eq!(size_of::<Option<Box<Error>>>(), size_of::<usize>());
-        assert!(size_of::<Session>() <= size_of::<Handle>() + 272, "Session is {} bytes", size_of::<Session>());
+        // The bytes read past the HTTP head: a pointer, and none while there are none.
+        assert_eq!(size_of::<Option<Box<(Vec<u8>, usize)>>>(), size_of::<usize>());
+        assert!(size_of::<Session>() <= size_of::<Handle>() + 240, "Session is {} bytes", size_of::<Session>());
     }
 }

@@ -165,7 +165,7 @@ where
         if let Some((resp, len)) = http::client_response(&buf, &mut handle, opts)? {
             let prefix = buf.split_off(len);
             let mut ws = WebSocket::new(io, Session::new(handle, prefix, opts.config.write_buffer_size), &opts.config);
-            ws.inner.subprotocol = resp.subprotocol.clone();
+            ws.inner.subprotocol = resp.subprotocol.as_deref().map(Box::from);
             return Ok((ws, resp));
         }
     }
@@ -296,7 +296,8 @@ struct Inner<S> {
     timer: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
     close_deadline: Option<Instant>,
-    subprotocol: Option<String>,
+    /// Boxed `str`: a word less than a `String` in every connection.
+    subprotocol: Option<Box<str>>,
     /// A message to hand out once the writes before it are flushed (the peer's close), or
     /// an error to report once the close frame it caused is flushed. Boxed: rare, and an
     /// idle connection should stay small.
@@ -847,7 +848,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
 
     /// The subprotocol selected in the handshake (client side).
     pub fn subprotocol(&self) -> Option<String> {
-        self.shared.lock().subprotocol.clone()
+        self.shared.lock().subprotocol.as_deref().map(str::to_owned)
     }
 }
 
@@ -948,6 +949,24 @@ mod idle_tests {
         assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"two".to_vec()));
         assert!(poll_once(&mut ws).is_pending());
         assert!(!ws.inner.s.holds_recv_buffer());
+    }
+
+    #[::tokio::test]
+    async fn bytes_read_past_the_http_head_are_delivered_then_freed() {
+        let (a, mut peer) = duplex(1 << 16);
+        let mut leftover = client_frame(0x81, b"first");
+        leftover.extend(client_frame(0x82, b"second"));
+        let mut ws = WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), leftover).unwrap();
+        assert!(ws.inner.s.holds_prefix());
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("first"));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"second".to_vec()));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_prefix(), "the leftover bytes are freed once handed on");
+        peer.write_all(&client_frame(0x81, b"third")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("third"));
+        // Without leftover bytes there is nothing to keep.
+        let (ws, _peer) = server();
+        assert!(!ws.inner.s.holds_prefix());
     }
 
     #[::tokio::test]
