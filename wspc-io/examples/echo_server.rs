@@ -35,41 +35,35 @@ async fn echo<S>(mut ws: WebSocket<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    while let Some(msg) = ws.recv().await {
-        match msg {
-            // `feed` queues the echo; `recv` flushes before it waits for more input, so a
-            // burst of messages is answered with one write.
-            Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
-                if ws.feed(m).await.is_err() {
-                    break;
-                }
-            }
-            Ok(Message::Close(_)) => break,
-            Ok(_) => {}
-            Err(_) => break,
+    loop {
+        let m = match ws.recv().await {
+            Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => m,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            Some(Ok(_)) => continue,
+        };
+        // `feed` queues the echo; `recv` flushes before it waits for more input, so a
+        // burst of messages is answered with one write.
+        if ws.feed(m).await.is_err() {
+            break;
         }
     }
     let _ = ws.close(None).await;
 }
 
 async fn serve_tls(tcp: TcpStream, opts: Arc<Opts>, acc: tokio_rustls::TlsAcceptor) {
-    match wspc_io::tokio::accept_tls_with(tcp, &acc, &opts.config, handler(&opts)).await {
-        Ok(ws) => echo(ws).await,
-        Err(e) => eprintln!("handshake: {e}"),
-    }
+    let ws = match wspc_io::tokio::accept_tls_with(tcp, &acc, &opts.config, handler(&opts)).await {
+        Ok(ws) => ws,
+        Err(e) => return eprintln!("handshake: {e}"),
+    };
+    echo(ws).await
 }
 
-async fn serve(tcp: TcpStream, opts: Arc<Opts>, tls: Option<tokio_rustls::TlsAcceptor>) {
-    let _ = tcp.set_nodelay(true);
-    match tls {
-        // Boxed: a TLS connection's state (rustls and its buffers) is many times the size
-        // of a plain one's, and the task of every plain connection would carry room for it.
-        Some(acc) => Box::pin(serve_tls(tcp, opts, acc)).await,
-        None => match wspc_io::tokio::accept_with(tcp, &opts.config, handler(&opts)).await {
-            Ok(ws) => echo(ws).await,
-            Err(e) => eprintln!("handshake: {e}"),
-        },
-    }
+async fn serve(tcp: TcpStream, opts: Arc<Opts>) {
+    let ws = match wspc_io::tokio::accept_with(tcp, &opts.config, handler(&opts)).await {
+        Ok(ws) => ws,
+        Err(e) => return eprintln!("handshake: {e}"),
+    };
+    echo(ws).await
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -127,6 +121,12 @@ async fn main() {
                 continue;
             }
         };
-        tokio::spawn(serve(tcp, opts.clone(), tls.clone()));
+        let _ = tcp.set_nodelay(true);
+        // A task per connection, of its own type for TLS: a TLS connection's state (rustls
+        // and its buffers) is many times the size of a plain one's.
+        match &tls {
+            Some(acc) => tokio::spawn(serve_tls(tcp, opts.clone(), acc.clone())),
+            None => tokio::spawn(serve(tcp, opts.clone())),
+        };
     }
 }

@@ -107,8 +107,9 @@ pub(crate) struct Session {
     send_busy: bool,
     control: VecDeque<Control>,
     write_limit: usize,
-    prefix: Vec<u8>,
-    prefix_pos: usize,
+    /// Bytes read past the HTTP head, and how many were handed on: boxed and present only
+    /// while some are left (usually never), so a connection carries a pointer for them.
+    prefix: Option<Box<(Vec<u8>, usize)>>,
     recv_posted: bool,
     read: Option<PendingRead>,
     cancelling: bool,
@@ -129,8 +130,10 @@ pub(crate) struct Session {
     direct_init: (usize, usize, usize),
     close_sent: bool,
     close_received: bool,
-    recv_error: Option<Error>,
-    write_error: Option<Error>,
+    /// Boxed, like `write_error`: set at most once, at the end of a connection, and an
+    /// idle connection should stay small.
+    recv_error: Option<Box<Error>>,
+    write_error: Option<Box<Error>>,
     /// Bytes were read since the last call of `take_activity`.
     activity: bool,
 }
@@ -150,8 +153,7 @@ impl Session {
             send_busy: false,
             control: VecDeque::new(),
             write_limit: write_limit.max(1),
-            prefix,
-            prefix_pos: 0,
+            prefix: (!prefix.is_empty()).then(|| Box::new((prefix, 0))),
             recv_posted: false,
             read: None,
             cancelling: false,
@@ -272,6 +274,12 @@ impl Session {
     #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn holds_recv_buffer(&mut self) -> bool {
         self.handle.receive_half().holds_buffer()
+    }
+
+    /// True while bytes read past the HTTP head are kept (tests).
+    #[cfg(test)]
+    pub(crate) fn holds_prefix(&self) -> bool {
+        self.prefix.is_some()
     }
 
     /// True while the engine's send buffer or the write buffer holds memory (tests).
@@ -409,7 +417,7 @@ impl Session {
             let action = match self.handle.get_action_with_slots(ActionQueue::Send, 2) {
                 Ok(a) => a,
                 Err(e) => {
-                    self.write_error = Some(e.into());
+                    self.write_error = Some(Box::new(e.into()));
                     return;
                 }
             };
@@ -479,7 +487,7 @@ impl Session {
     /// The transport failed while writing: nothing more can be sent.
     pub(crate) fn write_failed(&mut self, e: &Error) {
         if self.write_error.is_none() {
-            self.write_error = Some(e.duplicate());
+            self.write_error = Some(Box::new(e.duplicate()));
         }
         self.handle.abort();
     }
@@ -541,7 +549,7 @@ impl Session {
             PendingRead::Engine { token: None, .. } => {
                 self.handle.commit_read(n);
                 if n == 0 {
-                    self.recv_error = Some(Error::ConnectionReset);
+                    self.recv_error = Some(Box::new(Error::ConnectionReset));
                 }
             }
             PendingRead::Engine { token: Some(token), len, .. } => {
@@ -553,7 +561,7 @@ impl Session {
             PendingRead::Direct { len, .. } => {
                 if n == 0 {
                     // The stream ended inside a frame: as when the engine's read gets 0.
-                    self.recv_error = Some(Error::ConnectionReset);
+                    self.recv_error = Some(Box::new(Error::ConnectionReset));
                     return;
                 }
                 let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
@@ -587,7 +595,7 @@ impl Session {
             }
         }
         if self.recv_error.is_none() {
-            self.recv_error = Some(e);
+            self.recv_error = Some(Box::new(e));
         }
     }
 
@@ -600,7 +608,7 @@ impl Session {
             }
         }
         let err = Error::Ws(e);
-        self.recv_error = Some(err.duplicate());
+        self.recv_error = Some(Box::new(err.duplicate()));
         err
     }
 
@@ -620,7 +628,7 @@ impl Session {
                     Some(e) => e.duplicate(),
                     None => Error::ConnectionReset,
                 };
-                self.recv_error = Some(e.duplicate());
+                self.recv_error = Some(Box::new(e.duplicate()));
                 return Err(e);
             }
             if self.read.is_some() {
@@ -631,7 +639,7 @@ impl Session {
                 let (text, buf) = self.assembly.take().expect("assembled");
                 return Ok(RecvStep::Message(self.message_of(text, buf)?));
             }
-            if piece.is_none() && self.prefix.is_empty() && self.start_direct() {
+            if piece.is_none() && self.prefix.is_none() && self.start_direct() {
                 return Ok(RecvStep::Read);
             }
             if let Some(mut r) = self.deferred.take() {
@@ -649,7 +657,7 @@ impl Session {
                 // Nothing whole buffered: read more before queuing a receive, so that the
                 // next message can be taken whole too.
                 if let Some(space) = self.handle.read_space() {
-                    if let Some(n) = take_prefix(&mut self.prefix, &mut self.prefix_pos, space) {
+                    if let Some(n) = take_prefix(&mut self.prefix, space) {
                         self.handle.commit_read(n);
                         continue;
                     }
@@ -662,7 +670,7 @@ impl Session {
             if !self.recv_posted {
                 if let Err(e) = self.handle.receive(0) {
                     let err = Error::Ws(e);
-                    self.recv_error = Some(err.duplicate());
+                    self.recv_error = Some(Box::new(err.duplicate()));
                     return Err(err);
                 }
                 self.recv_posted = true;
@@ -673,7 +681,7 @@ impl Session {
             };
             match action {
                 Action::ReceiveFromNetwork { token, buffer, .. } => {
-                    if let Some(n) = take_prefix(&mut self.prefix, &mut self.prefix_pos, buffer) {
+                    if let Some(n) = take_prefix(&mut self.prefix, buffer) {
                         self.handle.complete_action(token, n);
                         continue;
                     }
@@ -699,7 +707,7 @@ impl Session {
                         self.handle.complete_action(token, 0);
                         self.recv_posted = false;
                         let e = if self.eof { Error::ConnectionReset } else { Error::ConnectionClosed };
-                        self.recv_error = Some(e.duplicate());
+                        self.recv_error = Some(Box::new(e.duplicate()));
                         return Err(e);
                     }
                     match buffer_type {
@@ -846,20 +854,32 @@ impl Drop for Session {
 
 /// Copies the next bytes read past the HTTP head (`prefix` from `pos`) into `dst`; frees
 /// the prefix once all of it was handed over. `None` when none are left.
-fn take_prefix(prefix: &mut Vec<u8>, pos: &mut usize, dst: &mut [u8]) -> Option<usize> {
-    if *pos >= prefix.len() {
-        return None;
-    }
-    let n = (prefix.len() - *pos).min(dst.len());
-    dst[..n].copy_from_slice(&prefix[*pos..*pos + n]);
+fn take_prefix(prefix: &mut Option<Box<(Vec<u8>, usize)>>, dst: &mut [u8]) -> Option<usize> {
+    let (bytes, pos) = &mut **prefix.as_mut()?;
+    let n = (bytes.len() - *pos).min(dst.len());
+    dst[..n].copy_from_slice(&bytes[*pos..*pos + n]);
     *pos += n;
-    if *pos == prefix.len() {
-        *prefix = Vec::new();
-        *pos = 0;
+    if *pos == bytes.len() {
+        *prefix = None;
     }
     Some(n)
 }
 
 fn data_of(frame: &Option<CloseFrame>) -> &[u8] {
     frame.as_ref().map_or(&[], |f| f.reason.as_bytes())
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn rarely_used_state_is_boxed() {
+        // The end-of-connection errors are a pointer each in every connection; unboxed
+        // they added 64 bytes to each.
+        assert_eq!(size_of::<Option<Box<Error>>>(), size_of::<usize>());
+        // The bytes read past the HTTP head: a pointer, and none while there are none.
+        assert_eq!(size_of::<Option<Box<(Vec<u8>, usize)>>>(), size_of::<usize>());
+        assert!(size_of::<Session>() <= size_of::<Handle>() + 280, "Session is {} bytes", size_of::<Session>());
+    }
 }

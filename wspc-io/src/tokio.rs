@@ -165,7 +165,7 @@ where
         if let Some((resp, len)) = http::client_response(&buf, &mut handle, opts)? {
             let prefix = buf.split_off(len);
             let mut ws = WebSocket::new(io, Session::new(handle, prefix, opts.config.write_buffer_size), &opts.config);
-            ws.inner.subprotocol = resp.subprotocol.clone();
+            ws.inner.subprotocol = resp.subprotocol.as_deref().map(Box::from);
             return Ok((ws, resp));
         }
     }
@@ -183,15 +183,16 @@ where
 /// handshake timeout (a stalled client gets `408` and the connection is dropped), answers
 /// bad requests (400, 405, 426, 431), and lets `handler` accept (choosing a subprotocol,
 /// adding headers) or reject with a status.
-pub async fn accept_with<S, F>(io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+pub fn accept_with<'a, S, F>(io: S, config: &'a Config, handler: F) -> impl Future<Output = Result<WebSocket<S>>> + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject> + 'a,
 {
-    // Boxed: the handshake's state (its timer, the read future) is needed only until the
-    // upgrade, and would otherwise stay reserved in the caller's task for the whole life of
-    // the connection.
-    Box::pin(accept_inner(io, config, handler)).await
+    // Boxed: the handshake's state (its timer, the read future, the stream until the
+    // upgrade) is needed only until the upgrade, and would otherwise stay reserved in the
+    // caller's task for the whole life of the connection. The future returned is that one
+    // pointer.
+    Box::pin(accept_inner(io, config, handler))
 }
 
 async fn accept_inner<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
@@ -295,7 +296,8 @@ struct Inner<S> {
     timer: Option<Pin<Box<Sleep>>>,
     close_timeout: Duration,
     close_deadline: Option<Instant>,
-    subprotocol: Option<String>,
+    /// Boxed `str`: a word less than a `String` in every connection.
+    subprotocol: Option<Box<str>>,
     /// A message to hand out once the writes before it are flushed (the peer's close), or
     /// an error to report once the close frame it caused is flushed. Boxed: rare, and an
     /// idle connection should stay small.
@@ -631,9 +633,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Queues a message in the write buffer (waiting while it is full). Queued messages
     /// go out on [`flush`](Self::flush), or before the next read in
     /// [`recv`](Self::recv).
-    pub async fn feed(&mut self, msg: Message) -> Result<()> {
-        poll_fn(|cx| self.inner.poll_ready(cx)).await?;
-        self.inner.s.send(msg)
+    ///
+    /// The future holds the message and a pointer, nothing more: a connection's task that
+    /// waits here stays small.
+    pub fn feed(&mut self, msg: Message) -> impl Future<Output = Result<()>> + '_ {
+        let mut msg = Some(msg);
+        poll_fn(move |cx| {
+            ready!(self.inner.poll_ready(cx))?;
+            Poll::Ready(self.inner.s.send(msg.take().expect("feed polled after it finished")))
+        })
     }
 
     /// Sends one frame of a fragmented message (`last` ends it); flushes.
@@ -651,8 +659,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The next message; `None` after the close handshake finished (the peer's close
     /// frame comes first as `Message::Close`, its echo already sent). Pings are answered
     /// automatically.
-    pub async fn recv(&mut self) -> Option<Result<Message>> {
-        poll_fn(|cx| self.inner.poll_next_msg(cx)).await
+    ///
+    /// The future is one pointer: an idle connection's task waiting here stays small.
+    pub fn recv(&mut self) -> impl Future<Output = Option<Result<Message>>> + '_ {
+        poll_fn(move |cx| self.inner.poll_next_msg(cx))
     }
 
     /// The next piece of a message, into `buf` (cleared first). A large message is handed
@@ -667,9 +677,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Closes gracefully: sends a close (`None`: no status; nothing if one was sent
     /// already), receives until the peer's close (dropping data) or the close timeout,
     /// then ends the transport (the server first; the client after the server).
-    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<()> {
-        self.inner.s.queue_close(frame.map(|f| (f.code, f.reason)));
-        poll_fn(|cx| self.inner.poll_close_ws(cx)).await
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> impl Future<Output = Result<()>> + '_ {
+        let mut frame = Some(frame);
+        poll_fn(move |cx| {
+            if let Some(f) = frame.take() {
+                self.inner.s.queue_close(f.map(|f| (f.code, f.reason)));
+            }
+            self.inner.poll_close_ws(cx)
+        })
     }
 
     /// True once the close handshake finished (or the connection failed).
@@ -833,7 +848,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
 
     /// The subprotocol selected in the handshake (client side).
     pub fn subprotocol(&self) -> Option<String> {
-        self.shared.lock().subprotocol.clone()
+        self.shared.lock().subprotocol.as_deref().map(str::to_owned)
     }
 }
 
@@ -892,6 +907,23 @@ mod idle_tests {
         (WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap(), b)
     }
 
+    #[test]
+    fn the_futures_a_connection_waits_in_are_a_few_words() {
+        use std::mem::size_of_val;
+        let word = size_of::<usize>();
+        let (mut ws, _peer) = server();
+        // The task of an idle connection carries `recv`'s future: one pointer.
+        assert_eq!(size_of_val(&ws.recv()), word);
+        // `feed`: the pointer and the message.
+        assert!(size_of_val(&ws.feed(Message::text("x"))) <= word + size_of::<Option<Message>>());
+        assert!(size_of_val(&ws.close(None)) <= word + size_of::<Option<Option<CloseFrame>>>());
+        // The handshake's state is on the heap: the caller's task holds one pointer for it.
+        let (a, _b) = duplex(64);
+        let config = Config::default();
+        let fut = accept_with(a, &config, |_: &Request| Ok(Accept::default()));
+        assert_eq!(size_of_val(&fut), word);
+    }
+
     #[::tokio::test]
     async fn a_connection_waiting_for_data_holds_no_buffer_and_still_receives() {
         let (mut ws, mut peer) = server();
@@ -917,6 +949,24 @@ mod idle_tests {
         assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"two".to_vec()));
         assert!(poll_once(&mut ws).is_pending());
         assert!(!ws.inner.s.holds_recv_buffer());
+    }
+
+    #[::tokio::test]
+    async fn bytes_read_past_the_http_head_are_delivered_then_freed() {
+        let (a, mut peer) = duplex(1 << 16);
+        let mut leftover = client_frame(0x81, b"first");
+        leftover.extend(client_frame(0x82, b"second"));
+        let mut ws = WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), leftover).unwrap();
+        assert!(ws.inner.s.holds_prefix());
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("first"));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(b"second".to_vec()));
+        assert!(poll_once(&mut ws).is_pending());
+        assert!(!ws.inner.s.holds_prefix(), "the leftover bytes are freed once handed on");
+        peer.write_all(&client_frame(0x81, b"third")).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("third"));
+        // Without leftover bytes there is nothing to keep.
+        let (ws, _peer) = server();
+        assert!(!ws.inner.s.holds_prefix());
     }
 
     #[::tokio::test]

@@ -135,9 +135,11 @@ pub struct ReceiveHalf {
     accept_unmasked: bool,
     zero_mask: bool,
     verify_utf8: bool,
-    max_message: Option<u64>,
-    max_frame: Option<u64>,
-    max_fragments: Option<u64>,
+    /// The limits, `u64::MAX` for none (no length or count can exceed it): a word each
+    /// instead of an `Option`'s two.
+    max_message: u64,
+    max_frame: u64,
+    max_fragments: u64,
     /// `[0, cap)` receive buffer, `[cap, cap + 144)` the pong frame.
     buf: Region,
     cap: usize,
@@ -179,9 +181,9 @@ impl ReceiveHalf {
             accept_unmasked: role == Role::Server && limits.disable_masking,
             zero_mask: limits.disable_masking,
             verify_utf8: limits.verify_utf8,
-            max_message: limits.max_message,
-            max_frame: limits.max_frame,
-            max_fragments: limits.max_fragments,
+            max_message: limits.max_message.unwrap_or(u64::MAX),
+            max_frame: limits.max_frame.unwrap_or(u64::MAX),
+            max_fragments: limits.max_fragments.unwrap_or(u64::MAX),
             buf,
             cap,
             start: 0,
@@ -567,25 +569,22 @@ impl ReceiveHalf {
     }
 
     fn check_limits(&self, len: u64, new_message: bool) -> Result<(), ProtocolError> {
-        if let Some(limit) = self.max_frame {
-            if len > limit {
-                return Err(ProtocolError::FrameTooBig { limit });
-            }
+        let limit = self.max_frame;
+        if len > limit {
+            return Err(ProtocolError::FrameTooBig { limit });
         }
         let (size, frames, compressed) = match (&self.message, new_message) {
             (Some(m), false) => (m.size, m.frames, m.compressed),
             _ => (0, 0, false),
         };
-        if let Some(limit) = self.max_message {
-            // Compressed messages are checked on their inflated size instead.
-            if !compressed && size.saturating_add(len) > limit {
-                return Err(ProtocolError::MessageTooBig { limit });
-            }
+        let limit = self.max_message;
+        // Compressed messages are checked on their inflated size instead.
+        if !compressed && size.saturating_add(len) > limit {
+            return Err(ProtocolError::MessageTooBig { limit });
         }
-        if let Some(limit) = self.max_fragments {
-            if frames + 1 > limit {
-                return Err(ProtocolError::TooManyFragments { limit });
-            }
+        let limit = self.max_fragments;
+        if frames.saturating_add(1) > limit {
+            return Err(ProtocolError::TooManyFragments { limit });
         }
         Ok(())
     }
@@ -929,5 +928,14 @@ impl ReceiveHalf {
             apply_mask(&mut out[h..], k, 0);
         }
         self.pong_len = Some(h + len);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn limits_take_a_word_each() {
+        // Three `Option<u64>` limits took 48 bytes of every connection; as words, 24.
+        assert!(size_of::<super::ReceiveHalf>() <= 264, "ReceiveHalf is {} bytes", size_of::<super::ReceiveHalf>());
     }
 }

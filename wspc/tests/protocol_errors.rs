@@ -287,6 +287,19 @@ fn max_fragments() {
 }
 
 #[test]
+fn no_limits_accept_many_fragments_and_a_long_frame() {
+    let c = || open_client(Config::client().max_fragments(None).max_message_size(None).max_frame_size(None));
+    let mut b = frame(0x02, &[1; 10], None);
+    for _ in 0..200 {
+        b.extend(frame(0x00, &[2; 10], None));
+    }
+    b.extend(frame(0x80, &[3; 70_000], None));
+    let (e, err) = feed(c(), &b, 4096);
+    assert!(err.is_none());
+    assert_eq!(e.messages()[0].1.len(), 10 + 200 * 10 + 70_000);
+}
+
+#[test]
 fn a_protocol_error_is_sticky_until_abort() {
     let (mut e, err) = feed(client(), &[0x83, 0x00], 1);
     assert_eq!(err.unwrap().0, Error::Protocol(ProtocolError::ReservedOpcode(3)));
