@@ -277,7 +277,7 @@ impl Session {
     }
 
     /// True while bytes read past the HTTP head are kept (tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn holds_prefix(&self) -> bool {
         self.prefix.is_some()
     }
