@@ -56,6 +56,71 @@ fn indicate(ev: &mut Vec<Ev>, cur: &mut Vec<u8>, ty: BufferType, data: &[u8], cl
     true
 }
 
+/// What one action of the queued path asked for.
+enum Step {
+    /// A read into the lent buffer `ptr..ptr + len` (complete it with `token`).
+    Read(wspc::ActionToken, *mut u8, usize),
+    /// A receive completed (the next one must be queued).
+    Delivered,
+    /// An automatic pong was written.
+    Wrote,
+    /// The side is finished: a close or an error.
+    Finished,
+}
+
+/// Takes the next receive-queue action and handles all but reads.
+fn step(h: &mut Handle, ev: &mut Vec<Ev>, cur: &mut Vec<u8>) -> Step {
+    let action = match h.get_action(ActionQueue::Receive) {
+        Ok(a) => a,
+        Err(e) => {
+            ev.push(Ev::Failed(e.close_code()));
+            return Step::Finished;
+        }
+    };
+    let token = action.token();
+    match action {
+        Action::ReceiveFromNetwork { buffer, .. } => Step::Read(token, buffer.as_mut_ptr(), buffer.len()),
+        Action::SendToNetwork { buffers, .. } => {
+            let n = buffers.len();
+            h.complete_action(token, n);
+            Step::Wrote
+        }
+        Action::IndicateReceiveComplete { buffer_type, data, close_status, .. } => {
+            let go = indicate(ev, cur, buffer_type, data, close_status);
+            h.complete_action(token, 0);
+            if go {
+                Step::Delivered
+            } else {
+                Step::Finished
+            }
+        }
+        Action::NoAction | Action::IndicateSendComplete { .. } => unreachable!("receive queue"),
+    }
+}
+
+/// Copies the next read's bytes into the engine's lent buffer and completes the read;
+/// false when the input is used up.
+fn fill(
+    h: &mut Handle,
+    read: (wspc::ActionToken, *mut u8, usize),
+    input: &[u8],
+    pos: &mut usize,
+    reads: &mut Reads<'_>,
+) -> bool {
+    let (token, ptr, len) = read;
+    if *pos == input.len() {
+        return false;
+    }
+    let n = reads.next().min(len).min(input.len() - *pos);
+    // SAFETY: the engine lent `ptr..ptr + len` with this read action and keeps it valid
+    // until the action is completed (direct reads in between do not touch it); `input` is
+    // other memory.
+    unsafe { std::ptr::copy_nonoverlapping(input[*pos..].as_ptr(), ptr, n) };
+    *pos += n;
+    h.complete_action(token, n);
+    true
+}
+
 /// Everything through `receive` and the action queue.
 fn queued(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>) -> Vec<Ev> {
     let (mut ev, mut cur, mut pos) = (Vec::new(), Vec::new(), 0);
@@ -63,36 +128,10 @@ fn queued(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>) -> Vec<Ev> {
         if !h.receive_half().is_pending() && h.receive(0).is_err() {
             break;
         }
-        let action = match h.get_action(ActionQueue::Receive) {
-            Ok(a) => a,
-            Err(e) => {
-                ev.push(Ev::Failed(e.close_code()));
-                break;
-            }
-        };
-        let token = action.token();
-        match action {
-            Action::ReceiveFromNetwork { buffer, .. } => {
-                if pos == input.len() {
-                    break;
-                }
-                let n = reads.next().min(buffer.len()).min(input.len() - pos);
-                buffer[..n].copy_from_slice(&input[pos..pos + n]);
-                pos += n;
-                h.complete_action(token, n);
-            }
-            Action::SendToNetwork { buffers, .. } => {
-                let n = buffers.len();
-                h.complete_action(token, n);
-            }
-            Action::IndicateReceiveComplete { buffer_type, data, close_status, .. } => {
-                let go = indicate(&mut ev, &mut cur, buffer_type, data, close_status);
-                h.complete_action(token, 0);
-                if !go {
-                    break;
-                }
-            }
-            Action::NoAction | Action::IndicateSendComplete { .. } => unreachable!("receive queue"),
+        match step(h, &mut ev, &mut cur) {
+            Step::Read(t, p, n) if fill(h, (t, p, n), input, &mut pos, reads) => {}
+            Step::Read(..) | Step::Finished => break,
+            Step::Delivered | Step::Wrote => {}
         }
     }
     ev
@@ -126,17 +165,10 @@ fn shortcuts(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>, direct: &mut R
             }
             continue;
         }
-        if let Some((token, ptr, len)) = outstanding.take() {
-            if pos == input.len() {
+        if let Some(read) = outstanding.take() {
+            if !fill(h, read, input, &mut pos, reads) {
                 break;
             }
-            let n = reads.next().min(len).min(input.len() - pos);
-            // SAFETY: the engine lent `ptr..ptr + len` with this read action and keeps it
-            // valid until the action is completed (direct reads do not touch it); `input`
-            // is other memory.
-            unsafe { std::ptr::copy_nonoverlapping(input[pos..].as_ptr(), ptr, n) };
-            pos += n;
-            h.complete_action(token, n);
             continue;
         }
         if !posted {
@@ -163,31 +195,12 @@ fn shortcuts(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>, direct: &mut R
             }
             posted = true;
         }
-        let action = match h.get_action(ActionQueue::Receive) {
-            Ok(a) => a,
-            Err(e) => {
-                ev.push(Ev::Failed(e.close_code()));
-                break;
-            }
-        };
-        let token = action.token();
-        match action {
-            Action::ReceiveFromNetwork { buffer, .. } => {
-                outstanding = Some((token, buffer.as_mut_ptr(), buffer.len()));
-            }
-            Action::SendToNetwork { buffers, .. } => {
-                let n = buffers.len();
-                h.complete_action(token, n);
-            }
-            Action::IndicateReceiveComplete { buffer_type, data, close_status, .. } => {
-                let go = indicate(&mut ev, &mut cur, buffer_type, data, close_status);
-                h.complete_action(token, 0);
-                posted = false;
-                if !go {
-                    break;
-                }
-            }
-            Action::NoAction | Action::IndicateSendComplete { .. } => unreachable!("receive queue"),
+        match step(h, &mut ev, &mut cur) {
+            // Left outstanding: a direct read of the frame's payload may go first.
+            Step::Read(t, p, n) => outstanding = Some((t, p, n)),
+            Step::Delivered => posted = false,
+            Step::Wrote => {}
+            Step::Finished => break,
         }
     }
     ev
