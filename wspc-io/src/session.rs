@@ -76,8 +76,10 @@ enum PendingRead {
     /// or its free space without a queued receive (`Handle::read_space`, `token: None`).
     Engine { token: Option<ActionToken>, ptr: *mut u8, len: usize },
     /// Payload straight into the spare capacity of the message vector (`assembly`), at
-    /// most `len` bytes; `init`: bytes of that spare capacity known to be initialised.
-    Direct { len: usize, init: usize },
+    /// most `len` bytes, of which the first `payload` belong to the frame (any more are
+    /// the start of what follows it: see `Carry`); `init`: bytes of that spare capacity
+    /// known to be initialised.
+    Direct { len: usize, payload: usize, init: usize },
 }
 
 enum Control {
@@ -124,6 +126,8 @@ pub(crate) struct Session {
     expect_large: bool,
     /// An engine read waiting behind direct reads of the current frame's payload.
     deferred: Option<PendingRead>,
+    /// Bytes a direct read took past the end of its frame, for the engine first.
+    carry: Carry,
     /// Bytes of the message vector (`assembly`) known to be initialised, so that
     /// `read_buf` zeroes each byte of spare capacity at most once: (its address, its
     /// capacity, the count); stale once the vector moved or grew.
@@ -163,6 +167,7 @@ impl Session {
             direct_partial: false,
             expect_large: false,
             deferred: None,
+            carry: Carry::default(),
             direct_init: (0, 0, 0),
             close_sent: false,
             close_received: false,
@@ -504,7 +509,7 @@ impl Session {
                 // this the only borrow of it.
                 unsafe { std::slice::from_raw_parts_mut(*ptr, *len) }
             }
-            PendingRead::Direct { len, init } => {
+            PendingRead::Direct { len, init, .. } => {
                 let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
                 self.direct_init = (v.as_ptr() as usize, v.capacity(), v.len() + *len);
                 let spare = &mut v.spare_capacity_mut()[..*len];
@@ -558,7 +563,7 @@ impl Session {
                 }
                 self.handle.complete_action(token, n.min(len));
             }
-            PendingRead::Direct { len, .. } => {
+            PendingRead::Direct { len, payload, .. } => {
                 if n == 0 {
                     // The stream ended inside a frame: as when the engine's read gets 0.
                     self.recv_error = Some(Box::new(Error::ConnectionReset));
@@ -566,9 +571,16 @@ impl Session {
                 }
                 let (_, v) = self.assembly.as_mut().expect("a direct read fills the message");
                 let at = v.len();
+                let n = n.min(len);
                 // SAFETY: the reader initialised the first `n <= len` bytes of the spare
                 // capacity (`read_buf` zeroed them, or `read_buf_uninit`'s reader wrote them).
-                unsafe { v.set_len(at + n.min(len)) };
+                unsafe { v.set_len(at + n) };
+                if n > payload {
+                    // The frame's end and the start of what follows: that part goes to the
+                    // engine before anything else is read.
+                    self.carry.put(&v[at + payload..]);
+                    v.truncate(at + payload);
+                }
                 self.direct_partial = false;
                 match self.handle.complete_direct(&mut v[at..]) {
                     Ok(wspc::DirectStatus::MessageEnd) => self.assembled = true,
@@ -639,10 +651,21 @@ impl Session {
                 let (text, buf) = self.assembly.take().expect("assembled");
                 return Ok(RecvStep::Message(self.message_of(text, buf)?));
             }
-            if piece.is_none() && self.prefix.is_none() && self.start_direct() {
+            if piece.is_none() && self.prefix.is_none() && self.carry.is_empty() && self.start_direct() {
                 return Ok(RecvStep::Read);
             }
             if let Some(mut r) = self.deferred.take() {
+                if let PendingRead::Engine { token: Some(token), ptr, len } = r {
+                    if !self.carry.is_empty() {
+                        // SAFETY: the engine lent `ptr..ptr + len` with this read and keeps it
+                        // valid until the read is completed, just below; `&mut self` makes
+                        // this the only borrow of it.
+                        let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
+                        let n = self.carry.take(buf).expect("not empty");
+                        self.handle.complete_action(token, n);
+                        continue;
+                    }
+                }
                 self.peek_header(&mut r, piece.is_none());
                 self.read = Some(r);
                 return Ok(RecvStep::Read);
@@ -657,7 +680,7 @@ impl Session {
                 // Nothing whole buffered: read more before queuing a receive, so that the
                 // next message can be taken whole too.
                 if let Some(space) = self.handle.read_space() {
-                    if let Some(n) = take_prefix(&mut self.prefix, space) {
+                    if let Some(n) = self.carry.take(space).or_else(|| take_prefix(&mut self.prefix, space)) {
                         self.handle.commit_read(n);
                         continue;
                     }
@@ -681,7 +704,7 @@ impl Session {
             };
             match action {
                 Action::ReceiveFromNetwork { token, buffer, .. } => {
-                    if let Some(n) = take_prefix(&mut self.prefix, buffer) {
+                    if let Some(n) = self.carry.take(buffer).or_else(|| take_prefix(&mut self.prefix, buffer)) {
                         self.handle.complete_action(token, n);
                         continue;
                     }
@@ -797,13 +820,21 @@ impl Session {
         let remaining = usize::try_from(d.remaining).unwrap_or(usize::MAX);
         let spare = v.capacity() - v.len();
         if spare < remaining.min(DIRECT_RECV_MIN as usize) {
-            v.reserve_exact(remaining.min(v.len().max(DIRECT_RESERVE_MIN)));
+            let step = remaining.min(v.len().max(DIRECT_RESERVE_MIN));
+            // Room for what follows the frame too when this step ends it (see below).
+            v.reserve_exact(if step == remaining { step + HEADER_PEEK } else { step });
         }
-        let len = remaining.min(v.capacity() - v.len());
+        let spare = v.capacity() - v.len();
+        // When the frame's rest fits with room to spare, the read may also take up to the
+        // longest frame header after it: the next header then needs no read of its own, and
+        // when nothing follows yet the read comes back short, which tells the runtime the
+        // socket is drained (no read that finds nothing before waiting).
+        let len =
+            if spare >= remaining.saturating_add(HEADER_PEEK) { remaining + HEADER_PEEK } else { remaining.min(spare) };
         let (at, cap, upto) = self.direct_init;
         let init =
             if (at, cap) == (v.as_ptr() as usize, v.capacity()) { upto.saturating_sub(v.len()).min(len) } else { 0 };
-        self.read = Some(PendingRead::Direct { len, init });
+        self.read = Some(PendingRead::Direct { len, payload: remaining.min(len), init });
         true
     }
 
@@ -852,6 +883,41 @@ impl Drop for Session {
     }
 }
 
+/// Bytes a direct read took past the end of its frame (at most the longest frame header):
+/// the start of what follows, handed to the engine before anything else is read. Inline,
+/// so that taking them along costs no allocation.
+#[derive(Default)]
+struct Carry {
+    bytes: [u8; HEADER_PEEK],
+    len: u8,
+    pos: u8,
+}
+
+impl Carry {
+    fn is_empty(&self) -> bool {
+        self.pos == self.len
+    }
+
+    /// Keeps `b` (at most `HEADER_PEEK` bytes; only when empty).
+    fn put(&mut self, b: &[u8]) {
+        debug_assert!(self.is_empty() && b.len() <= HEADER_PEEK);
+        self.bytes[..b.len()].copy_from_slice(b);
+        (self.len, self.pos) = (b.len() as u8, 0);
+    }
+
+    /// Copies the next kept bytes into `dst`; `None` when none are left.
+    fn take(&mut self, dst: &mut [u8]) -> Option<usize> {
+        if self.is_empty() {
+            return None;
+        }
+        let from = &self.bytes[self.pos as usize..self.len as usize];
+        let n = from.len().min(dst.len());
+        dst[..n].copy_from_slice(&from[..n]);
+        self.pos += n as u8;
+        Some(n)
+    }
+}
+
 /// Copies the next bytes read past the HTTP head (`prefix` from `pos`) into `dst`; frees
 /// the prefix once all of it was handed over. `None` when none are left.
 fn take_prefix(prefix: &mut Option<Box<(Vec<u8>, usize)>>, dst: &mut [u8]) -> Option<usize> {
@@ -880,6 +946,7 @@ mod size_tests {
         assert_eq!(size_of::<Option<Box<Error>>>(), size_of::<usize>());
         // The bytes read past the HTTP head: a pointer, and none while there are none.
         assert_eq!(size_of::<Option<Box<(Vec<u8>, usize)>>>(), size_of::<usize>());
-        assert!(size_of::<Session>() <= size_of::<Handle>() + 280, "Session is {} bytes", size_of::<Session>());
+        // (+16 for the inline `Carry`: 14 bytes taken past a frame, kept without allocating.)
+        assert!(size_of::<Session>() <= size_of::<Handle>() + 296, "Session is {} bytes", size_of::<Session>());
     }
 }

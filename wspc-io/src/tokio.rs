@@ -987,6 +987,37 @@ mod idle_tests {
     }
 
     #[::tokio::test]
+    async fn frames_right_behind_a_large_payload_arrive_in_order() {
+        let (mut ws, mut peer) = server();
+        let big = |n: usize, seed: u32| -> Vec<u8> { (0..n as u32).map(|i| (i * 7 + seed) as u8).collect() };
+        // A direct read of a large payload also takes what follows it: here a ping, a small
+        // text and the first bytes of the next large frame; then the same with a small frame
+        // cut inside its header, and a large message with nothing behind it.
+        let mut wire = client_frame(0x82, &big(200_000, 1));
+        wire.extend(client_frame(0x89, b"ping"));
+        wire.extend(client_frame(0x81, b"small"));
+        wire.extend(client_frame(0x82, &big(150_000, 2)));
+        wire.extend(client_frame(0x81, "é".repeat(30_000).as_bytes()));
+        let mut tail = client_frame(0x82, &big(3, 3));
+        tail.extend(client_frame(0x82, &big(100_000, 4)));
+        peer.write_all(&wire).await.unwrap();
+        peer.write_all(&tail[..20]).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(big(200_000, 1)));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("small"));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(big(150_000, 2)));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("é".repeat(30_000)));
+        peer.write_all(&tail[20..]).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(big(3, 3)));
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(big(100_000, 4)));
+        assert!(poll_once(&mut ws).is_pending());
+        // The ping was answered by the engine (not handed out), its pong written.
+        ws.flush().await.unwrap();
+        let mut pong = [0u8; 6];
+        peer.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"\x8a\x04ping");
+    }
+
+    #[::tokio::test]
     async fn a_large_frame_that_stalls_mid_payload_holds_no_engine_buffer() {
         let (mut ws, mut peer) = server();
         let big: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
