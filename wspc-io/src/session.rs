@@ -651,17 +651,17 @@ impl Session {
                 let (text, buf) = self.assembly.take().expect("assembled");
                 return Ok(RecvStep::Message(self.message_of(text, buf)?));
             }
-            if piece.is_none() && self.prefix.is_none() && self.carry.is_empty() && self.start_direct() {
+            if piece.is_none() && !self.has_early_bytes() && self.start_direct() {
                 return Ok(RecvStep::Read);
             }
             if let Some(mut r) = self.deferred.take() {
                 if let PendingRead::Engine { token: Some(token), ptr, len } = r {
-                    if !self.carry.is_empty() {
+                    if self.has_early_bytes() {
                         // SAFETY: the engine lent `ptr..ptr + len` with this read and keeps it
                         // valid until the read is completed, just below; `&mut self` makes
                         // this the only borrow of it.
                         let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
-                        let n = self.carry.take(buf).expect("not empty");
+                        let n = take_early(&mut self.carry, &mut self.prefix, buf).expect("checked");
                         self.handle.complete_action(token, n);
                         continue;
                     }
@@ -671,16 +671,19 @@ impl Session {
                 return Ok(RecvStep::Read);
             }
             if piece.is_none() && !self.recv_posted && self.assembly.is_none() {
-                // A whole small message already in the buffer: taken in one step.
-                let mut v = self.take_buffer();
-                match self.handle.receive_now(&mut v) {
-                    Some(ty) => return Ok(RecvStep::Message(self.message_of(ty.is_text(), v)?)),
-                    None => self.recycle(v),
+                // A whole small message already in the buffer: taken in one step (a pooled
+                // vector is taken only when there are bytes to look at).
+                if self.handle.receive_half().buffered() != 0 {
+                    let mut v = self.take_buffer();
+                    match self.handle.receive_now(&mut v) {
+                        Some(ty) => return Ok(RecvStep::Message(self.message_of(ty.is_text(), v)?)),
+                        None => self.recycle(v),
+                    }
                 }
                 // Nothing whole buffered: read more before queuing a receive, so that the
                 // next message can be taken whole too.
                 if let Some(space) = self.handle.read_space() {
-                    if let Some(n) = self.carry.take(space).or_else(|| take_prefix(&mut self.prefix, space)) {
+                    if let Some(n) = take_early(&mut self.carry, &mut self.prefix, space) {
                         self.handle.commit_read(n);
                         continue;
                     }
@@ -704,7 +707,7 @@ impl Session {
             };
             match action {
                 Action::ReceiveFromNetwork { token, buffer, .. } => {
-                    if let Some(n) = self.carry.take(buffer).or_else(|| take_prefix(&mut self.prefix, buffer)) {
+                    if let Some(n) = take_early(&mut self.carry, &mut self.prefix, buffer) {
                         self.handle.complete_action(token, n);
                         continue;
                     }
@@ -802,6 +805,12 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// True while bytes already read from the stream wait to be handed to the engine (past
+    /// the HTTP head, or past a frame a direct read ended): they go before any read.
+    fn has_early_bytes(&self) -> bool {
+        !self.carry.is_empty() || self.prefix.is_some()
     }
 
     /// Sets up a direct read of a large frame payload into the message being assembled, if
@@ -916,6 +925,12 @@ impl Carry {
         self.pos += n as u8;
         Some(n)
     }
+}
+
+/// Copies the next bytes already read from the stream into `dst`: those a direct read took
+/// past its frame, then those read past the HTTP head. `None` when none are left.
+fn take_early(carry: &mut Carry, prefix: &mut Option<Box<(Vec<u8>, usize)>>, dst: &mut [u8]) -> Option<usize> {
+    carry.take(dst).or_else(|| take_prefix(prefix, dst))
 }
 
 /// Copies the next bytes read past the HTTP head (`prefix` from `pos`) into `dst`; frees

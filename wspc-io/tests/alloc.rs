@@ -84,6 +84,32 @@ fn server_header_len(n: usize) -> usize {
     }
 }
 
+/// The peer sends `frame`; the server receives it and echoes it (then, if `park`, waits
+/// for more once, so that it parks); the peer reads the echo into `echo`. Returns the
+/// server's allocations meanwhile when `measure`, else 0.
+async fn echo_once(
+    ws: &mut WebSocket<tokio::io::DuplexStream>,
+    peer: &mut tokio::io::DuplexStream,
+    frame: &[u8],
+    echo: &mut [u8],
+    measure: bool,
+    park: bool,
+) -> usize {
+    peer.write_all(frame).await.unwrap();
+    let before = allocations();
+    counting(measure);
+    let msg = ws.recv().await.unwrap().unwrap();
+    ws.feed(msg).await.unwrap();
+    ws.flush().await.unwrap();
+    if park {
+        poll_idle(ws).await;
+    }
+    counting(false);
+    let during = allocations() - before;
+    peer.read_exact(echo).await.unwrap();
+    during
+}
+
 #[tokio::test]
 async fn steady_echo_allocates_nothing_per_message() {
     for size in [20usize, 1024, 70_000] {
@@ -95,16 +121,7 @@ async fn steady_echo_allocates_nothing_per_message() {
         let rounds = 300;
         let mut during = 0;
         for round in 0..rounds {
-            peer.write_all(&frame).await.unwrap();
-            let measure = round >= 100;
-            let before = allocations();
-            counting(measure);
-            let msg = ws.recv().await.unwrap().unwrap();
-            ws.feed(msg).await.unwrap();
-            ws.flush().await.unwrap();
-            counting(false);
-            during += allocations() - before;
-            peer.read_exact(&mut echo).await.unwrap();
+            during += echo_once(&mut ws, &mut peer, &frame, &mut echo, round >= 100, false).await;
             assert_eq!(&echo[server_header_len(size)..], &payload[..], "size {size} round {round}");
         }
         assert_eq!(during, 0, "{size}-byte messages: {during} allocations in {} echoes", rounds - 100);
@@ -139,17 +156,7 @@ async fn connections_parked_between_messages_allocate_nothing_per_message() {
         for round in 0..60 {
             for (ws, peer) in conns.iter_mut() {
                 poll_idle(ws).await;
-                peer.write_all(&frame).await.unwrap();
-                let measure = round >= 20;
-                let before = allocations();
-                counting(measure);
-                let msg = ws.recv().await.unwrap().unwrap();
-                ws.feed(msg).await.unwrap();
-                ws.flush().await.unwrap();
-                poll_idle(ws).await;
-                counting(false);
-                during += allocations() - before;
-                peer.read_exact(&mut echo).await.unwrap();
+                during += echo_once(ws, peer, &frame, &mut echo, round >= 20, true).await;
                 assert_eq!(&echo[server_header_len(size)..], &payload[..], "size {size} round {round}");
             }
         }

@@ -211,16 +211,22 @@ fn a_caller_allocated_buffer_is_never_released_nor_its_read_withdrawn() {
     drop(mem);
 }
 
-#[test]
-fn the_send_buffer_is_released_while_no_send_is_queued() {
-    let (mut c, mut s) = pair();
-    assert!(!s.send_half().holds_buffer(), "no send buffer before the first send");
-    s.send_data(BufferType::BinaryMessage, vec![7u8; 10], 0).unwrap();
+/// Takes the next send action, a write, and copies its bytes (the action stays open).
+fn write_action(s: &mut Handle) -> (wspc::ActionToken, Vec<u8>) {
     let a = s.get_action(ActionQueue::Send).unwrap();
     let t = a.token();
     let Action::SendToNetwork { buffers, .. } = a else { panic!("expected a write") };
     let mut wire = Vec::new();
     buffers.as_slices().iter().for_each(|b| wire.extend_from_slice(b));
+    (t, wire)
+}
+
+#[test]
+fn the_send_buffer_is_released_while_no_send_is_queued() {
+    let (mut c, mut s) = pair();
+    assert!(!s.send_half().holds_buffer(), "no send buffer before the first send");
+    s.send_data(BufferType::BinaryMessage, vec![7u8; 10], 0).unwrap();
+    let (t, wire) = write_action(&mut s);
     let n = wire.len();
     assert!(s.send_half().holds_buffer());
     assert!(!s.send_half().release_buffer(), "a send is in progress");
@@ -235,11 +241,7 @@ fn the_send_buffer_is_released_while_no_send_is_queued() {
     let mut got = wire.clone();
     assert_eq!(recv(&mut c, &mut got, 1 << 20), vec![7u8; 10]);
     s.send_data(BufferType::BinaryMessage, vec![8u8; 3], 0).unwrap();
-    let a = s.get_action(ActionQueue::Send).unwrap();
-    let t = a.token();
-    let Action::SendToNetwork { buffers, .. } = a else { panic!("expected a write") };
-    let mut wire = Vec::new();
-    buffers.as_slices().iter().for_each(|b| wire.extend_from_slice(b));
+    let (t, mut wire) = write_action(&mut s);
     let n = wire.len();
     s.complete_action(t, n);
     assert_eq!(recv(&mut c, &mut wire, 1 << 20), vec![8u8; 3]);
