@@ -13,6 +13,7 @@ mod bench;
 mod connect;
 mod exec;
 mod meta;
+mod reconnect;
 mod relay;
 mod serve;
 mod tcp_bridge;
