@@ -42,12 +42,20 @@ does Ctrl-C. In a pipe (echo hi | wspc connect ws://127.0.0.1:9001/): every line
 the client waits until as many messages came back as it sent (or the server closes, or --wait \
 seconds pass), closes with 1000 and exits.
 
+--once: all of stdin is one message (a trailing newline removed); the first message received is \
+printed and the client closes with 1000 and exits 0; no reply within --wait (10 s) or a close \
+from the server first: exit 1. --reconnect: when the connection drops or cannot be made, the \
+client says why on stderr and connects again after 0.25 s, 0.5 s, 1 s ... up to 30 s (each \
+delay drawn between half and all of it), until the end of stdin or Ctrl-C.
+
 Examples:
   wspc connect ws://127.0.0.1:9001/
   echo 'héllo' | wspc connect ws://127.0.0.1:9001/
   wspc connect wss://example.com/socket -H 'Authorization: Bearer x' --subprotocol chat
   wspc connect wss://localhost:9001/ --ca cert.pem
   head -c 64 /dev/urandom | wspc connect --binary ws://127.0.0.1:9001/ | xxd
+  reply=$(echo '{\"op\":\"status\"}' | wspc connect --once ws://127.0.0.1:9001/)
+  wspc connect --reconnect ws://127.0.0.1:9001/
 
 Exit status:
   0  closed normally (by us, or by the server with 1000, 1001 or no status code)

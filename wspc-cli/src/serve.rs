@@ -46,7 +46,7 @@ Examples:
   wspc serve 0.0.0.0:8080 --broadcast          a chat: every message goes to every client
   wspc serve --tls-cert cert.pem --tls-key key.pem   wss:// and https:// (the page too)
   RUST_LOG=debug wspc serve                    more logging (default: info)
-  wspc serve --exec 'sh -c \"tr a-z A-Z\"'      a process per connection: messages in, lines out
+  wspc serve --exec 'stdbuf -oL tr a-z A-Z'    a process per connection: messages in, lines out
   wspc serve 0.0.0.0:5901 --to-tcp localhost:5900   a WebSocket-to-TCP bridge (noVNC and the like)
 
 Logs go to stderr: \"listening on ADDR\", then \"connected peer=... path=... subprotocol=...\" and \
