@@ -15,8 +15,10 @@ use wspc_io::{CloseFrame, Message};
 /// The most the server may hold at its peak while 128 MiB flow through one relay, bytes.
 /// Measured at about 12 MiB (idle server about 6 MiB); buffering the flood would take
 /// more than 128 MiB.
+#[cfg(target_os = "linux")]
 const PEAK_RSS_BOUND: u64 = 32 << 20;
 /// The bytes pushed through a relay in the flood tests.
+#[cfg(target_os = "linux")]
 const FLOOD: usize = 128 << 20;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -224,6 +226,7 @@ fn to_tcp_unreachable_is_refused_with_502() {
     assert!(out.stderr.contains("HTTP 502"), "{}", out.stderr);
 }
 
+#[cfg(target_os = "linux")]
 /// Floods `srv` with [`FLOOD`] bytes in 1 MiB messages while the other side reads only
 /// after a second; expects `reply` back, and a bounded peak.
 fn flood_in(srv: &Server, reply: &[u8]) {
@@ -246,6 +249,7 @@ fn flood_in(srv: &Server, reply: &[u8]) {
     assert!(peak < PEAK_RSS_BOUND, "the server peaked at {peak} bytes relaying {FLOOD} bytes");
 }
 
+#[cfg(target_os = "linux")]
 /// The client reads nothing for a second while [`FLOOD`] bytes are pushed at it, then
 /// reads them all; the server's peak stays bounded.
 fn flood_out(srv: &Server) {
@@ -262,6 +266,7 @@ fn flood_out(srv: &Server) {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // reads /proc
 fn exec_flood_is_held_back_not_buffered() {
     let srv = Server::start(&["--exec", "sh -c 'sleep 1; head -c 134217728 | wc -c'"]);
     flood_in(&srv, format!("{FLOOD}").as_bytes());
@@ -270,6 +275,7 @@ fn exec_flood_is_held_back_not_buffered() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // reads /proc
 fn to_tcp_flood_is_held_back_not_buffered() {
     let slow = tcp_server(|mut s| {
         std::thread::sleep(Duration::from_secs(1));
