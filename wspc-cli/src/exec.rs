@@ -164,7 +164,7 @@ mod tests {
     #[tokio::test]
     async fn a_process_ignoring_sigterm_is_killed() {
         let mut child =
-            Command::new("sh").args(["-c", "trap '' TERM; sleep 30"]).kill_on_drop(true).spawn().expect("sh");
+            Command::new("sh").args(["-c", "trap '' TERM; exec sleep 30"]).kill_on_drop(true).spawn().expect("sh");
         let t = std::time::Instant::now();
         let st = terminate(&mut child, Duration::from_millis(200)).await.expect("status");
         assert!(!st.success());

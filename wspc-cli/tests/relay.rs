@@ -1,6 +1,6 @@
 //! End-to-end tests of `wspc serve --exec` and `--to-tcp`, and of `wspc connect --once` and
-//! `--reconnect`: every test runs the binary (clients are wspc-io's tokio client, or
-//! `wspc connect`).
+//! `--reconnect`, and of the generated completions and manual pages: every test runs the
+//! binary (clients are wspc-io's tokio client, or `wspc connect`).
 #![cfg(unix)]
 
 mod cli_support;
@@ -92,7 +92,7 @@ fn exec_binary_sends_raw_chunks() {
 #[test]
 fn exec_client_close_ends_the_process_after_the_grace_period() {
     // `sh` ignores SIGTERM here: the server has to kill it.
-    let srv = Server::start(&["--exec", "sh -c 'trap \"\" TERM; sleep 30'", "--exec-grace", "0.3"]);
+    let srv = Server::start(&["--exec", "sh -c 'trap \"\" TERM; exec sleep 30'", "--exec-grace", "0.3"]);
     let t = Instant::now();
     rt().block_on(async {
         let mut ws = client(&srv).await;
@@ -134,17 +134,9 @@ fn tcp_server(handle: impl Fn(TcpStream) + Send + Sync + 'static) -> String {
     addr
 }
 
-/// A deterministic byte pattern, different at every offset of a 16 MiB run.
+/// Deterministic bytes that do not repeat within 16 MiB (a multiplicative hash of the offset).
 fn pattern(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    (0..len as u32).map(|i| (i.wrapping_mul(0x9E37_79B1) >> 24) as u8 ^ (i >> 16) as u8).collect()
 }
 
 #[test]
@@ -305,7 +297,7 @@ fn to_tcp_flood_is_held_back_not_buffered() {
 
 #[test]
 fn connect_once_prints_exactly_one_reply() {
-    let srv = Server::start(&["--exec", "sh -c 'read l; echo \"got $l\"; echo second; sleep 5'"]);
+    let srv = Server::start(&["--exec", "sh -c 'read l; echo \"got $l\"; echo second; exec sleep 5'"]);
     let out = run_wspc(&["connect", "--once", &srv.ws_url()], b"a b\n", Duration::from_secs(20));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "got a b\n");
@@ -331,4 +323,27 @@ fn connect_reconnect_survives_a_server_restart() {
     let out = c.finish();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("reconnecting in"), "{}", out.stderr);
+}
+
+#[test]
+fn completions_and_man_pages_cover_the_new_options() {
+    for (shell, marker) in [("bash", "_wspc()"), ("zsh", "#compdef wspc"), ("fish", "complete -c wspc")] {
+        let out = run_wspc(&["completions", shell], b"", Duration::from_secs(10));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {marker:?} missing");
+        assert!(script.contains("to-tcp") && script.contains("reconnect"), "{shell}: options missing");
+    }
+    let out = run_wspc(&["completions", "tcsh"], b"", Duration::from_secs(10));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let out = run_wspc(&["man"], b"", Duration::from_secs(10));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".ie") && page.contains(".TH wspc 1") && page.contains("completions"), "{page}");
+    let dir = cli_support::temp_dir("man");
+    let out = run_wspc(&["man", "--dir", dir.to_str().unwrap()], b"", Duration::from_secs(10));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let serve = std::fs::read_to_string(dir.join("wspc-serve.1")).expect("wspc-serve.1");
+    assert!(serve.contains("exec") && serve.contains("max\\-processes"), "{serve}");
+    assert!(dir.join("wspc-connect.1").exists() && dir.join("wspc.1").exists());
+    let _ = std::fs::remove_dir_all(dir);
 }
