@@ -10,7 +10,9 @@
 //! status as the reason. The client closes -> the process's stdin and stdout are closed;
 //! it has `--exec-grace` to exit, then gets SIGTERM, then after another grace period is
 //! killed. A failed connection or a server shutdown (close 1001) ends the process the same
-//! way.
+//! way. On Unix each process leads its own process group and the signals go to the group,
+//! so `sh -c 'a | b'` ends whole; a connection task dropped at the end of the shutdown
+//! grace kills the group at once.
 
 use crate::relay::{self, Framing, OutEnd};
 use std::net::SocketAddr;
@@ -54,7 +56,10 @@ impl Exec {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let spawned = Command::new(&self.program)
+        let mut cmd = Command::new(&self.program);
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let spawned = cmd
             .args(&self.args)
             .env("WSPC_PEER", peer.to_string())
             .env("WSPC_PATH", path)
@@ -64,7 +69,7 @@ impl Exec {
             .kill_on_drop(true)
             .spawn();
         let mut child = match spawned {
-            Ok(c) => c,
+            Ok(c) => Process(c),
             Err(e) => {
                 warn!("peer={peer}: cannot start {:?}: {e}", self.program);
                 let mut ws = ws;
@@ -73,9 +78,9 @@ impl Exec {
                 return;
             }
         };
-        let pid = child.id().unwrap_or(0);
+        let pid = child.0.id().unwrap_or(0);
         info!("exec peer={peer} pid={pid}");
-        let (Some(stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(mut stdout)) = (child.0.stdin.take(), child.0.stdout.take()) else {
             unreachable!("both pipes were asked for")
         };
         let (mut rx, mut tx) = ws.split();
@@ -88,7 +93,7 @@ impl Exec {
                     return relay::close_after(peer, &out, String::new());
                 }
                 // Everything it printed is sent: the connection closes when it exits.
-                match child.wait().await {
+                match child.0.wait().await {
                     Ok(st) => CloseFrame::new(1000, describe_exit(&st)),
                     Err(e) => relay::close_after(peer, &OutEnd::ReadFailed(e), String::new()),
                 }
@@ -125,22 +130,44 @@ fn describe_exit(st: &ExitStatus) -> String {
     st.to_string()
 }
 
-/// Waits `grace` for the process to exit, then asks it to (SIGTERM; on other systems it is
-/// killed), then kills it after another `grace`.
-async fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
-    if let Ok(st) = tokio::time::timeout(grace, child.wait()).await {
+/// A process started in its own process group (Unix). Dropped before it was reaped, it
+/// kills the group; elsewhere tokio's `kill_on_drop` kills the process.
+struct Process(Child);
+
+impl Process {
+    /// Sends `signal` to the process group. False once the process was reaped.
+    #[cfg(unix)]
+    fn signal_group(&self, signal: libc::c_int) -> bool {
+        let Some(pid) = self.0.id() else { return false };
+        // SAFETY: kill(2) on the group our child leads (`process_group(0)`); the child is not
+        // reaped (`id` is Some), so its pid, which is the group id, cannot have been reused.
+        unsafe { libc::kill(-(pid as libc::pid_t), signal) };
+        true
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        self.signal_group(libc::SIGKILL);
+    }
+}
+
+/// Waits `grace` for the process to exit, then asks it to (SIGTERM to its group; on other
+/// systems it is killed), then kills the group after another `grace`.
+async fn terminate(p: &mut Process, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(st) = tokio::time::timeout(grace, p.0.wait()).await {
         return st.ok();
     }
     #[cfg(unix)]
-    if let Some(pid) = child.id() {
-        // SAFETY: kill(2) on our own child, which has not been reaped (`id` is Some).
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        if let Ok(st) = tokio::time::timeout(grace, child.wait()).await {
+    if p.signal_group(libc::SIGTERM) {
+        if let Ok(st) = tokio::time::timeout(grace, p.0.wait()).await {
             return st.ok();
         }
+        p.signal_group(libc::SIGKILL);
     }
-    let _ = child.kill().await;
-    child.wait().await.ok()
+    let _ = p.0.start_kill();
+    p.0.wait().await.ok()
 }
 
 #[cfg(test)]
@@ -163,13 +190,13 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn a_process_ignoring_sigterm_is_killed() {
-        let mut child =
-            Command::new("sh").args(["-c", "trap '' TERM; exec sleep 30"]).kill_on_drop(true).spawn().expect("sh");
+        let spawn = |sh: &str| Process(Command::new("sh").args(["-c", sh]).process_group(0).spawn().expect("sh"));
+        let mut child = spawn("trap '' TERM; exec sleep 30");
         let t = std::time::Instant::now();
         let st = terminate(&mut child, Duration::from_millis(200)).await.expect("status");
         assert!(!st.success());
         assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
-        let mut polite = Command::new("sleep").arg("30").kill_on_drop(true).spawn().expect("sleep");
+        let mut polite = spawn("exec sleep 30");
         let st = terminate(&mut polite, Duration::from_millis(100)).await.expect("status");
         assert_eq!(describe_exit(&st), "killed by signal 15");
     }

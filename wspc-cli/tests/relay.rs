@@ -104,6 +104,34 @@ fn exec_client_close_ends_the_process_after_the_grace_period() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // reads /proc
+fn exec_ends_a_whole_pipeline() {
+    let alive = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0036.125\x00"))
+    };
+    let srv = Server::start(&["--exec", "sh -c 'sleep 36.125 | cat'", "--exec-grace", "0.2"]);
+    rt().block_on(async {
+        let mut ws = client(&srv).await;
+        srv.wait_log("exec peer=", "pid=");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !alive() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(alive(), "the pipeline did not start");
+        ws.close(None).await.unwrap();
+    });
+    srv.wait_log("exited peer=", "killed by signal 15");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "a member of the pipeline outlived the connection");
+}
+
+#[test]
 fn exec_over_the_process_limit_is_refused_with_503() {
     let srv = Server::start(&["--exec", "sleep 30", "--max-processes", "1", "--exec-grace", "0"]);
     let mut first = Client::start(&srv.ws_url(), &[]);
