@@ -81,8 +81,9 @@ pub async fn run(
     interactive: bool,
 ) -> ExitCode {
     let mut backoff = Backoff::new();
+    let mut args = args.clone();
     loop {
-        let why = match session(args, opts, lines, interactive).await {
+        let why = match session(&args, opts, lines, interactive).await {
             // A bad URL or option does not get better by retrying.
             Outcome::NotConnected(EXIT_USAGE, msg) => return fail(EXIT_USAGE, msg),
             Outcome::NotConnected(_, msg) => msg,
@@ -98,6 +99,8 @@ pub async fn run(
                 }
             }
         };
+        // From now on each successful connection is reported ("connected to ...").
+        args.verbose = true;
         let delay = backoff.next_delay();
         eprintln!("wspc: {why}; reconnecting in {:.1}s", delay.as_secs_f64());
         tokio::select! {

@@ -39,6 +39,8 @@ pub struct RelayArgs {
     /// would split words (quotes, backslashes) but not run by a shell: write `sh -c '...'` for pipes,
     /// redirections or variables. Its stderr goes to the server's stderr. Programs that buffer a piped stdout
     /// need line buffering to answer each message at once (`stdbuf -oL CMD`, `sed -u`, `python3 -u`).
+    /// Anyone who can reach the server can run CMD: listen on loopback (the default) or put
+    /// the server behind something that authenticates.
     #[arg(long, value_name = "CMD", conflicts_with_all = ["broadcast", "to_tcp"], help_heading = "Relay")]
     pub exec: Option<String>,
     /// With --exec: send the process's stdout as binary messages of the bytes as they are read (up to 64 KiB

@@ -351,6 +351,7 @@ fn connect_reconnect_survives_a_server_restart() {
     let out = c.finish();
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("reconnecting in"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("connected to ws://{addr}/")), "{}", out.stderr);
 }
 
 #[test]
