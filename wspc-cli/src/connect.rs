@@ -42,12 +42,20 @@ does Ctrl-C. In a pipe (echo hi | wspc connect ws://127.0.0.1:9001/): every line
 the client waits until as many messages came back as it sent (or the server closes, or --wait \
 seconds pass), closes with 1000 and exits.
 
+--once: all of stdin is one message (a trailing newline removed); the first message received is \
+printed and the client closes with 1000 and exits 0; no reply within --wait (10 s) or a close \
+from the server first: exit 1. --reconnect: when the connection drops or cannot be made, the \
+client says why on stderr and connects again after 0.25 s, 0.5 s, 1 s ... up to 30 s (each \
+delay drawn between half and all of it), until the end of stdin or Ctrl-C.
+
 Examples:
   wspc connect ws://127.0.0.1:9001/
   echo 'héllo' | wspc connect ws://127.0.0.1:9001/
   wspc connect wss://example.com/socket -H 'Authorization: Bearer x' --subprotocol chat
   wspc connect wss://localhost:9001/ --ca cert.pem
   head -c 64 /dev/urandom | wspc connect --binary ws://127.0.0.1:9001/ | xxd
+  reply=$(echo '{\"op\":\"status\"}' | wspc connect --once ws://127.0.0.1:9001/)
+  wspc connect --reconnect ws://127.0.0.1:9001/
 
 Exit status:
   0  closed normally (by us, or by the server with 1000, 1001 or no status code)
@@ -89,9 +97,19 @@ pub struct ConnectArgs {
     /// Print the handshake's outcome (subprotocol, extensions) on stderr, also in a pipe.
     #[arg(short, long)]
     pub verbose: bool,
-    /// At the end of stdin: wait at most this long for the outstanding replies before closing.
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_secs)]
-    pub wait: Duration,
+    /// At the end of stdin: wait at most this long for the outstanding replies before closing (default 2;
+    /// with --once, how long to wait for the reply, default 10).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub wait: Option<Duration>,
+    /// Send all of stdin as one message (one trailing newline removed), print the first message received,
+    /// close with 1000 and exit 0 (1 when no message came within --wait or the server closed first).
+    #[arg(long, conflicts_with = "reconnect")]
+    pub once: bool,
+    /// When the connection drops (or cannot be made), connect again with exponential backoff and jitter
+    /// (0.25 s doubling up to 30 s, reset after each successful connection), saying so on stderr. Lines
+    /// typed meanwhile are sent after the reconnection. Ends at the end of stdin or Ctrl-C.
+    #[arg(long)]
+    pub reconnect: bool,
     /// Largest message accepted (bytes, or 64KiB, 16MiB...; "none" for no limit).
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = crate::serve::parse_limit)]
     pub max_message_size: crate::serve::Limit,
@@ -101,16 +119,10 @@ pub struct ConnectArgs {
     pub max_frame_size: crate::serve::Limit,
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let t = s.trim().trim_end_matches('s');
-    match t.parse::<f64>() {
-        Ok(v) if (0.0..1e9).contains(&v) => Ok(Duration::from_secs_f64(v)),
-        _ => Err(format!("not a number of seconds: {s:?}")),
-    }
-}
+use crate::relay::parse_secs;
 
 /// One line of error on stderr and the exit status that goes with it.
-fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("wspc: {msg}");
     ExitCode::from(code)
 }
@@ -136,7 +148,7 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-fn close_code_name(code: u16) -> &'static str {
+pub(crate) fn close_code_name(code: u16) -> &'static str {
     match code {
         1002 => "protocol error",
         1003 => "unsupported data",
@@ -152,7 +164,7 @@ fn close_code_name(code: u16) -> &'static str {
 }
 
 /// Maps a failed connection attempt to its exit status and message.
-fn connect_error(url: &str, e: &wspc_io::Error) -> (u8, String) {
+pub(crate) fn connect_error(url: &str, e: &wspc_io::Error) -> (u8, String) {
     use wspc_io::Error as E;
     match e {
         E::Url(s) => (EXIT_USAGE, format!("bad URL: {s}")),
@@ -238,7 +250,7 @@ fn insecure_tls() -> Arc<rustls::ClientConfig> {
 }
 
 /// Builds the client options; `Err` is an exit status (the message was printed).
-fn options(args: &ConnectArgs) -> Result<ClientOptions, ExitCode> {
+pub(crate) fn options(args: &ConnectArgs) -> Result<ClientOptions, ExitCode> {
     let mut config = Config::default().max_message_size(args.max_message_size.0).max_frame_size(args.max_frame_size.0);
     if args.deflate {
         config = config.deflate(true);
@@ -276,7 +288,7 @@ fn options(args: &ConnectArgs) -> Result<ClientOptions, ExitCode> {
 
 /// How the receiving side ended.
 #[derive(Debug, Clone)]
-enum End {
+pub(crate) enum End {
     /// Still open.
     Open,
     /// The close handshake finished; the peer's close frame (if any).
@@ -294,7 +306,7 @@ pub fn run(args: ConnectArgs) -> Result<ExitCode, BoxError> {
     Ok(code)
 }
 
-fn render(msg: &Message, binary: bool) -> Option<Vec<u8>> {
+pub(crate) fn render(msg: &Message, binary: bool) -> Option<Vec<u8>> {
     let mut out = match msg {
         Message::Text(t) => t.as_bytes().to_vec(),
         Message::Binary(b) if binary => b.clone(),
@@ -318,6 +330,15 @@ fn render(msg: &Message, binary: bool) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// How one connection ended.
+pub(crate) enum Outcome {
+    /// The connection could not be made: exit status and message.
+    NotConnected(u8, String),
+    /// It ended; `input_done`: at the end of stdin or by Ctrl-C (otherwise the server
+    /// ended it, or it failed).
+    Ended { end: End, input_done: bool },
+}
+
 async fn connect(args: ConnectArgs) -> ExitCode {
     let interactive = std::io::stdin().is_terminal();
     if let Err(e) = wspc_io::http::Target::parse(&args.url) {
@@ -327,13 +348,49 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let (ws, resp) = match wspc_io::tokio::connect_with(&args.url, &opts).await {
-        Ok(c) => c,
-        Err(e) => {
-            let (code, msg) = connect_error(&args.url, &e);
-            return fail(code, msg);
+    if args.once {
+        return crate::reconnect::once(&args, &opts).await;
+    }
+    let mut lines = stdin_lines();
+    if args.reconnect {
+        return crate::reconnect::run(&args, &opts, &mut lines, interactive).await;
+    }
+    match session(&args, &opts, &mut lines, interactive).await {
+        Outcome::NotConnected(code, msg) => fail(code, msg),
+        Outcome::Ended { end, .. } => exit_status(end),
+    }
+}
+
+/// Stdin, line by line (without the newline), read by a thread.
+fn stdin_lines() -> mpsc::Receiver<Vec<u8>> {
+    let (line_tx, lines) = mpsc::channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut input = std::io::BufReader::with_capacity(64 << 10, stdin.lock());
+        loop {
+            let mut line = Vec::new();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if line_tx.blocking_send(line).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("wspc: reading stdin: {e}");
+                    break;
+                }
+            }
         }
-    };
+    });
+    lines
+}
+
+/// Prints the connection's outcome to the user.
+pub(crate) fn print_connected(args: &ConnectArgs, resp: &wspc_io::Response, interactive: bool) {
     if interactive || args.verbose {
         eprintln!(
             "connected to {} (subprotocol: {}, extensions: {}){}",
@@ -343,6 +400,24 @@ async fn connect(args: ConnectArgs) -> ExitCode {
             if interactive { "; type lines to send, Ctrl-D or Ctrl-C to close" } else { "" },
         );
     }
+}
+
+/// One connection: sends `lines`, prints what arrives, until the end of input (and the
+/// replies), Ctrl-C, or the server's close.
+pub(crate) async fn session(
+    args: &ConnectArgs,
+    opts: &ClientOptions,
+    lines: &mut mpsc::Receiver<Vec<u8>>,
+    interactive: bool,
+) -> Outcome {
+    let (ws, resp) = match wspc_io::tokio::connect_with(&args.url, opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            let (code, msg) = connect_error(&args.url, &e);
+            return Outcome::NotConnected(code, msg);
+        }
+    };
+    print_connected(args, &resp, interactive);
     let (mut rx, mut tx) = ws.split();
 
     // Receiver: prints messages, counts them, reports how the connection ended.
@@ -389,51 +464,25 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         let _ = end_tx.send(end);
     });
 
-    // Stdin, line by line, from a thread.
-    let (line_tx, mut lines) = mpsc::channel::<Vec<u8>>(64);
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        let mut input = std::io::BufReader::with_capacity(64 << 10, stdin.lock());
-        loop {
-            let mut line = Vec::new();
-            match input.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
-                    if line_tx.blocking_send(line).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("wspc: reading stdin: {e}");
-                    break;
-                }
-            }
-        }
-    });
-
     let mut sent = 0usize;
     let mut interrupted = false;
+    let mut input_done = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             line = lines.recv() => match line {
                 Some(line) => {
-                    let msg = if args.binary {
-                        Message::Binary(line)
-                    } else {
-                        Message::Text(String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-                    };
-                    if tx.send(msg).await.is_err() {
+                    if tx.send(to_message(line, args.binary)).await.is_err() {
                         // The receiver reports why.
                         break;
                     }
                     sent += 1;
                 }
-                None => break,
+                None => {
+                    input_done = true;
+                    break;
+                }
             },
             _ = end_rx.changed() => break,
             _ = &mut ctrl_c => { interrupted = true; break; }
@@ -444,7 +493,8 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     if matches!(*end_rx.borrow(), End::Open) && !interrupted {
         let mut count_rx = count_rx;
         let mut end_wait = end_rx.clone();
-        let _ = tokio::time::timeout(args.wait, async {
+        let wait = args.wait.unwrap_or(DEFAULT_WAIT);
+        let _ = tokio::time::timeout(wait, async {
             tokio::select! {
                 _ = count_rx.wait_for(|n| *n >= sent) => {}
                 _ = end_wait.changed() => {}
@@ -453,7 +503,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         .await;
         let got = *count_rx.borrow();
         if got < sent && matches!(*end_rx.borrow(), End::Open) && interactive {
-            eprintln!("{got} of {sent} replies arrived within {:?}; closing", args.wait);
+            eprintln!("{got} of {sent} replies arrived within {wait:?}; closing");
         }
     }
     if matches!(*end_rx.borrow(), End::Open) {
@@ -464,18 +514,38 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
     let end = end_rx.borrow().clone();
+    Outcome::Ended { end, input_done: input_done || interrupted }
+}
+
+/// Input bytes as a message: binary, or text (invalid UTF-8 replaced).
+pub(crate) fn to_message(bytes: Vec<u8>, binary: bool) -> Message {
+    if binary {
+        Message::Binary(bytes)
+    } else {
+        Message::Text(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+}
+
+/// `--wait` without --once.
+const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+
+/// The exit status for how the connection ended (an error is printed).
+pub(crate) fn exit_status(end: End) -> ExitCode {
     match end {
         End::Open => fail(EXIT_FAILED, "the server did not finish the close handshake"),
-        End::Closed(Some(Some(f))) if !matches!(f.code, 1000 | 1001) => {
-            let name = close_code_name(f.code);
-            let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
-            let reason = if f.reason.is_empty() { String::new() } else { format!(": {}", f.reason) };
-            fail(EXIT_FAILED, format!("the server closed the connection with {}{name}{reason}", f.code))
-        }
+        End::Closed(Some(Some(f))) if !matches!(f.code, 1000 | 1001) => fail(EXIT_FAILED, describe_close(&f)),
         End::Closed(_) => ExitCode::from(EXIT_OK),
         End::Failed(e) if e == "stdout closed" => ExitCode::from(EXIT_OK),
         End::Failed(e) => fail(EXIT_FAILED, format!("connection failed: {e}")),
     }
+}
+
+/// "the server closed the connection with 1011 (server error): reason".
+pub(crate) fn describe_close(f: &CloseFrame) -> String {
+    let name = close_code_name(f.code);
+    let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
+    let reason = if f.reason.is_empty() { String::new() } else { format!(": {}", f.reason) };
+    format!("the server closed the connection with {}{name}{reason}", f.code)
 }
 
 #[cfg(test)]
@@ -505,5 +575,7 @@ mod tests {
         assert_eq!(connect_error(url, &wspc_io::Error::Tls("bad".into())).0, EXIT_TLS);
         assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_secs("x").is_err());
+        let f = CloseFrame::new(1013, "busy");
+        assert_eq!(describe_close(&f), "the server closed the connection with 1013 (try again later): busy");
     }
 }

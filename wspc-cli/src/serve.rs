@@ -46,6 +46,8 @@ Examples:
   wspc serve 0.0.0.0:8080 --broadcast          a chat: every message goes to every client
   wspc serve --tls-cert cert.pem --tls-key key.pem   wss:// and https:// (the page too)
   RUST_LOG=debug wspc serve                    more logging (default: info)
+  wspc serve --exec 'stdbuf -oL tr a-z A-Z'    a process per connection: messages in, lines out
+  wspc serve 0.0.0.0:5901 --to-tcp localhost:5900   a WebSocket-to-TCP bridge (noVNC and the like)
 
 Logs go to stderr: \"listening on ADDR\", then \"connected peer=... path=... subprotocol=...\" and \
 \"closed peer=... code=... reason=...\" per connection. Ctrl-C (or SIGTERM) closes every connection \
@@ -85,6 +87,9 @@ pub struct ServeArgs {
     /// message of random bytes is a frame a little over 16 MiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_limit)]
     pub max_frame_size: Limit,
+    /// `--exec`, `--to-tcp` and their options.
+    #[command(flatten)]
+    pub relay: crate::relay::RelayArgs,
 }
 
 /// A size limit; `None` is unlimited.
@@ -127,6 +132,7 @@ struct Ctx {
     config: Config,
     subprotocols: Vec<String>,
     broadcast: Option<broadcast::Sender<Arc<Message>>>,
+    relay: Option<crate::relay::Relay>,
 }
 
 /// Runs `wspc serve`.
@@ -144,6 +150,13 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
         // fuzzing client mishandles short uncompressed text on a permessage-deflate connection.
         config = config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..Default::default() }));
     }
+    let relay = match crate::relay::Relay::from_args(&args.relay) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wspc: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => match wspc_io::tls::server_config_from_pem_files(c, k) {
             Ok(cfg) => Some(wspc_io::tokio::tls_acceptor(cfg)),
@@ -165,7 +178,11 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     let (http, ws) = if tls.is_some() { ("https", "wss") } else { ("http", "ws") };
     info!(
         "listening on {local}: open {http}://{local}/ for the demo page; WebSocket {ws}://{local}/ ({}{}{})",
-        if args.broadcast { "broadcast" } else { "echo" },
+        match &relay {
+            Some(r) => r.describe(),
+            None if args.broadcast => "broadcast".into(),
+            None => "echo".into(),
+        },
         if deflate { ", permessage-deflate accepted" } else { "" },
         if args.subprotocol.is_empty() { String::new() } else { format!(", subprotocols {:?}", args.subprotocol) },
     );
@@ -173,6 +190,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
         config,
         subprotocols: args.subprotocol.clone(),
         broadcast: args.broadcast.then(|| broadcast::channel(1024).0),
+        relay,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -210,8 +228,26 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// SIGTERM (Unix); elsewhere a signal that never comes (Ctrl-C still stops the server).
+#[cfg(unix)]
 fn terminate_signal() -> std::io::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+}
+
+#[cfg(not(unix))]
+fn terminate_signal() -> std::io::Result<NoSignal> {
+    Ok(NoSignal)
+}
+
+/// Stands in for SIGTERM where there is none.
+#[cfg(not(unix))]
+struct NoSignal;
+
+#[cfg(not(unix))]
+impl NoSignal {
+    async fn recv(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
 }
 
 async fn connection(
@@ -297,7 +333,18 @@ where
         Route::WebSocket => {
             let mut path = String::new();
             let mut chosen: Option<String> = None;
+            // A relay's process slot or TCP connection, taken before the upgrade (or refused).
+            let (relayed, refusal) = match &ctx.relay {
+                Some(r) => match r.prepare(peer, ctx.config.handshake_timeout).await {
+                    Ok(p) => (Some(p), None),
+                    Err(reject) => (None, Some(reject)),
+                },
+                None => (None, None),
+            };
             let handler = |req: &Request| {
+                if let Some(reject) = refusal {
+                    return Err(reject);
+                }
                 path = req.target.clone();
                 let mut a = Accept::default();
                 if let Some(p) = req.subprotocols.iter().find(|o| ctx.subprotocols.contains(o)) {
@@ -309,7 +356,10 @@ where
             match wspc_io::tokio::accept_with(Rewind::new(head, io), &ctx.config, handler).await {
                 Ok(ws) => {
                     info!("connected peer={peer} path={path} subprotocol={}", chosen.as_deref().unwrap_or("none"));
-                    session(ws, peer, ctx, stop).await;
+                    match (&ctx.relay, relayed) {
+                        (Some(r), Some(p)) => r.run(p, ws, peer, &path, stop).await,
+                        _ => session(ws, peer, ctx, stop).await,
+                    }
                 }
                 Err(e) => warn!("handshake failed peer={peer}: {e}"),
             }

@@ -1,5 +1,6 @@
 //! `wspc bench` against tiny in-test echo servers: a WebSocket one built on the wspc core
 //! with a thread per connection, and a raw TCP reflector.
+#![cfg(target_os = "linux")] // `wspc bench` is Linux only
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

@@ -5,6 +5,7 @@
 //!
 //! Skipped (prints SKIP, passes) when Chromium or playwright-core is missing, unless
 //! `WSPC_REQUIRE_BROWSER=1` (CI), which makes that a failure.
+#![cfg(unix)] // the helpers signal the server
 
 mod cli_support;
 

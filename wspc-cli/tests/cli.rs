@@ -1,5 +1,6 @@
 //! End-to-end tests of `wspc serve` and `wspc connect` (and `wspc bench` against `serve`):
 //! every test runs the binary.
+#![cfg(unix)] // the helpers signal the server
 
 mod cli_support;
 

@@ -113,9 +113,14 @@ pub struct Server {
 impl Server {
     /// Starts the server and waits for its "listening on" line.
     pub fn start(args: &[&str]) -> Server {
+        Self::start_at("127.0.0.1:0", args)
+    }
+
+    /// Starts the server on `addr` and waits for its "listening on" line.
+    pub fn start_at(addr: &str, args: &[&str]) -> Server {
         let mut child = Command::new(wspc())
             .arg("serve")
-            .arg("127.0.0.1:0")
+            .arg(addr)
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -185,6 +190,14 @@ impl Server {
     /// Waits for `n` log lines containing `needle`.
     pub fn wait_count(&self, needle: &str, n: usize) {
         self.wait_until(&format!("{n} x {needle:?}"), |log| log.lines().filter(|l| l.contains(needle)).count() >= n);
+    }
+
+    /// The server's peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
+        kib << 10
     }
 
     /// Sends SIGINT (what Ctrl-C sends).
