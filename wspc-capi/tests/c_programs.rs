@@ -390,7 +390,8 @@ fn allocbuf_valgrind() {
 
 #[test]
 fn dotnet_pump_valgrind() {
-    dotnet_pump(300, &[1, 2], |args| valgrind("dotnet_pump", args));
+    // 12-26 s per run here under valgrind (debug build), depending on the buffer sizes drawn.
+    dotnet_pump(300, &[1], |args| valgrind("dotnet_pump", args));
 }
 
 #[test]
