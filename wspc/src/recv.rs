@@ -390,7 +390,9 @@ impl ReceiveHalf {
         self.in_flight.is_none() && (self.op.is_some() || self.failed.is_some())
     }
 
-    /// The next receive-queue action (`WebSocketGetAction` on the receive queue). After a
+    /// The next receive-queue action (`WebSocketGetAction` on the receive queue): while a
+    /// receive is queued and no action of this queue is outstanding, never `NoAction`
+    /// (an automatic pong that cannot go yet waits; see the crate's notes). After a
     /// protocol error every call returns that error until the handle is aborted.
     pub fn get_action(&mut self) -> Result<Action<'_>> {
         if self.in_flight.is_some() {

@@ -353,7 +353,10 @@ impl SendHalf {
     }
 
     /// The next send-queue action (`WebSocketGetAction` on the send queue). `slots` is how
-    /// many buffers the caller can take (at least 1).
+    /// many buffers the caller can take (at least 1). Between two frames it may first hand
+    /// out an automatic pong that had to wait for this half's last frame (`context: None`).
+    /// `NoAction` while a send is pending means "not now" (the receive half has a pong
+    /// out): ask again after it completes.
     pub fn get_action(&mut self, slots: usize) -> Result<Action<'_>> {
         if slots == 0 {
             return Err(Misuse::InvalidArgument("no buffer slots").into());
