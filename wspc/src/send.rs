@@ -373,7 +373,7 @@ impl SendHalf {
                 self.shared.release_wire(WIRE_SEND);
             }
         }
-        if (op.done || !op.header_done) && !aborted && self.shared.pong_waiting() {
+        if self.shared.pong_waiting() && (op.done || !op.header_done) && !aborted {
             // Between two frames: an automatic pong the receive half could not send while
             // the last frame was half written goes out now (the receive side may be blocked
             // in a read, so it must not wait for that side's next turn).
@@ -401,28 +401,11 @@ impl SendHalf {
                 close_status: op.close_status,
             });
         }
-        let body_len = body_of(op, &self.deflate).len();
-        let masked_copy = matches!(op.mask, Some(k) if k != [0; 4]);
-        let cap = self.buf.len();
-        let remaining = body_len - op.sent;
-        if !op.wire_held {
-            // A frame written by one action is whole on the wire whatever the receive half
-            // writes before or after it (callers serialise whole actions); only a frame that
-            // takes several actions holds the wire, so that no pong lands inside it.
-            let p = header_len((op.prefix() + body_len) as u64, op.mask.is_some()) + op.prefix();
-            let whole = !op.header_done && (remaining <= cap - p.min(cap) || (!masked_copy && slots >= 2));
-            let wire_ok =
-                if whole { self.shared.wire_owner() != WIRE_RECV } else { self.shared.try_acquire_wire(WIRE_SEND) };
-            if self.shared.is_wire_broken() || !wire_ok {
-                if !whole && wire_ok {
-                    self.shared.release_wire(WIRE_SEND);
-                }
-                return Ok(Action::NoAction);
-            }
-            op.wire_held = !whole;
-        }
         self.buf.ensure();
         let body = body_of(op, &self.deflate);
+        let masked_copy = matches!(op.mask, Some(k) if k != [0; 4]);
+        let cap = self.buf.len();
+        let remaining = body.len() - op.sent;
         let mut use_body_direct = false;
         let (head, body_now) = if !op.header_done {
             let frame_len = (op.prefix() + body.len()) as u64;
@@ -458,6 +441,23 @@ impl SendHalf {
             (0, remaining)
         };
         let had_header = !op.header_done;
+        if !op.wire_held {
+            // A frame written by one action is whole on the wire whatever the receive half
+            // writes before or after it (callers serialise whole actions); only a frame that
+            // takes several actions holds the wire, so that no pong lands inside it. (What
+            // was just written into the send buffer is written again next time if the
+            // action cannot go now.)
+            let whole = had_header && body_now == remaining;
+            let wire_ok =
+                if whole { self.shared.wire_owner() != WIRE_RECV } else { self.shared.try_acquire_wire(WIRE_SEND) };
+            if self.shared.is_wire_broken() || !wire_ok {
+                if !whole && wire_ok {
+                    self.shared.release_wire(WIRE_SEND);
+                }
+                return Ok(Action::NoAction);
+            }
+            op.wire_held = !whole;
+        }
         let token = self.next_token();
         self.in_flight = Some(InFlight::Network {
             lent: head + if use_body_direct { body_now } else { 0 },
