@@ -61,15 +61,6 @@ static uint32_t g_seed;
 
 /* ---- deterministic message generator (both ends derive the same bytes) ---- */
 
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 static uint32_t mix(uint32_t a, uint32_t b)
 {
     uint32_t h = a * 0x9E3779B1u ^ (b + 0x7F4A7C15u + (a << 6) + (a >> 2));
@@ -80,26 +71,26 @@ static uint32_t mix(uint32_t a, uint32_t b)
 static size_t message_size(uint32_t stream, unsigned long i, int *text)
 {
     uint32_t r = mix(mix(g_seed, stream), (uint32_t)i);
-    rng_next(&r);
-    *text = rng_next(&r) % 4 == 0;
-    uint32_t k = rng_next(&r) % 100;
+    t_rng_next(&r);
+    *text = t_rng_next(&r) % 4 == 0;
+    uint32_t k = t_rng_next(&r) % 100;
     if (k < 55) {
-        return rng_next(&r) % 200;
+        return t_rng_next(&r) % 200;
     }
     if (k < 88) {
-        return rng_next(&r) % 8000;
+        return t_rng_next(&r) % 8000;
     }
     if (k < 97) {
-        return rng_next(&r) % 40000;
+        return t_rng_next(&r) % 40000;
     }
-    return rng_next(&r) % (MAX_MESSAGE + 1);
+    return t_rng_next(&r) % (MAX_MESSAGE + 1);
 }
 
 static void message_fill(uint32_t stream, unsigned long i, BYTE *out, size_t n, int text)
 {
     uint32_t r = mix(mix(g_seed, stream ^ 0x55u), (uint32_t)i);
     for (size_t k = 0; k < n; k++) {
-        uint32_t v = rng_next(&r);
+        uint32_t v = t_rng_next(&r);
         out[k] = text ? (BYTE)(' ' + v % 95) : (BYTE)v;
     }
 }
@@ -306,10 +297,10 @@ static void send_message(side *s, unsigned long i, BYTE *buf, uint32_t *rng)
     int text;
     size_t n = message_size(s->stream, i, &text);
     message_fill(s->stream, i, buf, n, text);
-    unsigned pieces = rng_next(rng) % 4 == 0 ? 2 + rng_next(rng) % 3 : 1;
+    unsigned pieces = t_rng_next(rng) % 4 == 0 ? 2 + t_rng_next(rng) % 3 : 1;
     size_t off = 0;
     for (unsigned p = 0; p < pieces; p++) {
-        size_t part = p + 1 == pieces ? n - off : (size_t)(rng_next(rng) % (n - off + 1));
+        size_t part = p + 1 == pieces ? n - off : (size_t)(t_rng_next(rng) % (n - off + 1));
         WEB_SOCKET_BUFFER_TYPE t =
             p + 1 == pieces ? (text ? WEB_SOCKET_UTF8_MESSAGE_BUFFER_TYPE : WEB_SOCKET_BINARY_MESSAGE_BUFFER_TYPE)
                             : (text ? WEB_SOCKET_UTF8_FRAGMENT_BUFFER_TYPE : WEB_SOCKET_BINARY_FRAGMENT_BUFFER_TYPE);
@@ -519,22 +510,7 @@ static void make_side(side *s, const char *name, int is_client, int fd, ULONG re
     s->region_len = (size_t)recv + send + 144;
     s->region = (BYTE *)malloc(s->region_len);
     T_ASSERT(s->region != NULL, "out of memory");
-    PVOID address = s->region;
-    WEB_SOCKET_PROPERTY props[3];
-    props[0].Type = WEB_SOCKET_RECEIVE_BUFFER_SIZE_PROPERTY_TYPE;
-    props[0].pvValue = &recv;
-    props[0].ulValueSize = sizeof(recv);
-    props[1].Type = WEB_SOCKET_SEND_BUFFER_SIZE_PROPERTY_TYPE;
-    props[1].pvValue = &send;
-    props[1].ulValueSize = sizeof(send);
-    props[2].Type = WEB_SOCKET_ALLOCATED_BUFFER_PROPERTY_TYPE;
-    props[2].pvValue = &address;
-    props[2].ulValueSize = (ULONG)s->region_len;
-    if (is_client) {
-        T_OK(WebSocketCreateClientHandle(props, 3, &s->h));
-    } else {
-        T_OK(WebSocketCreateServerHandle(props, 3, &s->h));
-    }
+    T_OK(t_create_on_region(!is_client, recv, send, s->region, s->region_len, &s->h));
 }
 
 static void free_side(side *s)
@@ -547,7 +523,7 @@ static void free_side(side *s)
 
 static ULONG pick(uint32_t *rng, const ULONG *choices, size_t n)
 {
-    return choices[rng_next(rng) % n];
+    return choices[t_rng_next(rng) % n];
 }
 
 /* ---- abort and drain ---- */

@@ -70,25 +70,16 @@ static uint32_t get32(const BYTE *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 static size_t message_size(uint32_t *rng)
 {
-    uint32_t r = rng_next(rng) % 100;
+    uint32_t r = t_rng_next(rng) % 100;
     if (r < 60) {
-        return 8 + rng_next(rng) % 200;
+        return 8 + t_rng_next(rng) % 200;
     }
     if (r < 92) {
-        return 8 + rng_next(rng) % 6000;
+        return 8 + t_rng_next(rng) % 6000;
     }
-    return 8 + rng_next(rng) % 40000;
+    return 8 + t_rng_next(rng) % 40000;
 }
 
 static void check_message(const char *who, const BYTE *m, size_t n, unsigned long expected_seq)
@@ -209,11 +200,11 @@ static void *sender_main(void *arg)
     for (unsigned long i = 0; i < g_messages; i++) {
         size_t n = message_size(&rng);
         for (size_t k = 8; k < n; k++) {
-            m[k] = (BYTE)rng_next(&rng);
+            m[k] = (BYTE)t_rng_next(&rng);
         }
         put32(m, (uint32_t)i);
         put32(m + 4, fnv1a(m + 8, n - 8));
-        uint32_t pieces = 1 + (rng_next(&rng) % 8 == 0 ? 1 + rng_next(&rng) % 3 : 0);
+        uint32_t pieces = 1 + (t_rng_next(&rng) % 8 == 0 ? 1 + t_rng_next(&rng) % 3 : 0);
         size_t off = 0;
         for (uint32_t p = 0; p < pieces; p++) {
             size_t part = (p + 1 == pieces) ? n - off : (n - off) / (pieces - p);
