@@ -9,6 +9,8 @@
 //! Knobs: `WSPC_REQUIRE_VALGRIND=1` / `WSPC_REQUIRE_SANITIZERS=1` turn "tool missing,
 //! skipped" into a failure (CI sets them); `WSPC_THREADS_MESSAGES` overrides the message
 //! count of `threads.c` (default 10000; 2000 under valgrind, which is ~25x slower).
+//! `dotnet_pump.c` runs with fixed seeds plus one from the clock (each run prints its seed
+//! first); `WSPC_PUMP_SEED` replaces the clock's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -162,6 +164,25 @@ fn threads_args(default: usize) -> Vec<String> {
     vec![std::env::var("WSPC_THREADS_MESSAGES").unwrap_or_else(|_| default.to_string())]
 }
 
+/// Seeds for `dotnet_pump.c`: fixed ones (covering its buffer-size choices), then one from
+/// the clock or `WSPC_PUMP_SEED`, so every CI run also tries a new one.
+fn pump_seeds(fixed: &[u32]) -> Vec<String> {
+    let extra = std::env::var("WSPC_PUMP_SEED").ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        t.subsec_nanos() ^ t.as_secs() as u32 | 1
+    });
+    fixed.iter().copied().chain([extra]).map(|s| s.to_string()).collect()
+}
+
+/// The .NET Framework pump with pings, fragmented random sends, the close handshake and
+/// abort/drain, once per seed; `wrap` runs one (messages, seed) pair.
+fn dotnet_pump(messages: usize, fixed: &[u32], mut wrap: impl FnMut(&[&str])) {
+    let n = messages.to_string();
+    for seed in pump_seeds(fixed) {
+        wrap(&[&n, &seed]);
+    }
+}
+
 // ------------------------------------------------------------------ native runs
 
 #[test]
@@ -223,6 +244,12 @@ fn threads() {
     let args = threads_args(10_000);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_ok("threads", &run(&exe, &args, &[], &[]));
+}
+
+#[test]
+fn dotnet_pump_native() {
+    let exe = build("dotnet_pump", "dotnet_pump", Lang::C, Link::Shared, &[]);
+    dotnet_pump(3000, &[1, 2, 3, 4, 5, 6, 7, 8], |args| assert_ok("dotnet_pump", &run(&exe, args, &[], &[])));
 }
 
 #[test]
@@ -362,6 +389,12 @@ fn allocbuf_valgrind() {
 }
 
 #[test]
+fn dotnet_pump_valgrind() {
+    // 12-26 s per run here under valgrind (debug build), depending on the buffer sizes drawn.
+    dotnet_pump(300, &[1], |args| valgrind("dotnet_pump", args));
+}
+
+#[test]
 fn threads_valgrind() {
     let args = threads_args(2_000);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -423,6 +456,11 @@ fn misuse_sanitizers() {
 #[test]
 fn allocbuf_sanitizers() {
     sanitized("allocbuf", Lang::C, &[]);
+}
+
+#[test]
+fn dotnet_pump_sanitizers() {
+    dotnet_pump(1500, &[1, 2, 3], |args| sanitized("dotnet_pump", Lang::C, args));
 }
 
 #[test]

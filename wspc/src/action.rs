@@ -69,10 +69,16 @@ impl<'a> SendBuffers<'a> {
 #[derive(Debug)]
 pub enum Action<'a> {
     /// Nothing may be done on the selected queue(s) now: no work is queued, the queue's
-    /// previous action is outstanding, or the other queue is in the middle of a frame.
+    /// previous action is outstanding, or (send queue only) the receive queue has an
+    /// automatic pong out. The receive queue never says it while a receive is queued and
+    /// none of its actions is outstanding (unless aborted), so a caller may take it as
+    /// "the receive is finished", as .NET does.
     NoAction,
     /// Write `buffers` to the transport in order, then complete with the byte count. A
-    /// short count cancels the send (the next action is `IndicateSendComplete`).
+    /// short count cancels the send (the next action is `IndicateSendComplete`). Callers
+    /// that pump the two queues from two threads write whole actions one at a time (one
+    /// write lock): an automatic pong (`context: None`, on either queue) may be handed out
+    /// while the other queue's one-action frame is still being written.
     SendToNetwork {
         /// For `complete_action`.
         token: ActionToken,

@@ -459,8 +459,10 @@ impl Handle {
     }
 
     /// Splits an open handle into halves that can be used from two threads. They share
-    /// atomics only: the wire flag that keeps an automatic pong out of a data frame, and the
-    /// abort / close flags.
+    /// the wire flag that keeps an automatic pong out of a data frame, the abort / close
+    /// flags, and the slot of the ping whose pong is owed. Write whole `SendToNetwork`
+    /// actions one at a time (one write lock): an automatic pong may be handed out while the
+    /// other half's one-action frame is being written.
     pub fn split(mut self) -> Result<(SendHalf, ReceiveHalf)> {
         self.session()?;
         Ok((self.send, self.recv))

@@ -122,8 +122,26 @@
 //!   code to send (1002, 1007 or 1009). Frames out of sequence are
 //!   `E_INVALID_PROTOCOL_OPERATION`, everything malformed `E_INVALID_PROTOCOL_FORMAT`.
 //! - A received pong (solicited or not) completes a receive as `PingPong`, payload exposed.
-//!   An automatic pong goes out as a `SendToNetwork` on the receive queue, typed
-//!   `UnsolicitedPong`, with no context.
+//!   An automatic pong goes out as a `SendToNetwork` typed `UnsolicitedPong`, with no
+//!   context: on the receive queue, or on the send queue when it had to wait (below).
+//! - On the receive queue `NoAction` never comes while a receive is queued and the handle
+//!   is not aborted: .NET's receive operation takes `NoAction` as "this receive is finished"
+//!   (spec §6.4). So an automatic pong never makes the receive queue wait. A frame the send
+//!   half writes in one action is whole on the wire, so a pong due meanwhile is lent at once
+//!   as its own whole-frame action (callers serialise whole actions, as .NET's send
+//!   throttle does; RFC 6455 lets control frames go between data frames). A frame that
+//!   takes several actions (a masked payload larger than the send buffer, a header lent
+//!   alone with one slot) holds the wire until its last action completes; a pong due then
+//!   waits and the receive queue goes on (chunks, reads). The waiting pong is lent by
+//!   whichever queue asks first after that frame: the receive queue, or the send queue
+//!   before anything else at its next frame boundary (built in the send buffer when it
+//!   fits: always from 131 bytes), so a receive side blocked in a read cannot starve it.
+//!   One ping payload is kept per handle: a newer ping replaces an older one still
+//!   waiting (RFC 6455 §5.5.3). While the receive queue has a pong out, the send queue
+//!   says `NoAction` (Windows' behaviour, which .NET retries). A pong completed with 0
+//!   bytes (.NET after its own close) is dropped without cutting the stream; abort drops
+//!   a waiting pong. Cost: none per data message; a one-action frame takes one atomic load
+//!   instead of two compare-and-swaps on the wire flag.
 //! - Received text is validated as it arrives; a chunk never ends inside a code point,
 //!   except where the peer's own frames split one.
 //! - Data chunks: whatever payload has arrived is handed out at once (no waiting to fill the
@@ -139,10 +157,11 @@
 //! - 1012-1014 are accepted as close codes (IANA-registered); 1004-1006, 1015 and codes
 //!   below 1000 or from 1016 to 2999 are not.
 //! - Handles are not internally locked: a [`Handle`] is `Send`, and [`Handle::split`] gives
-//!   two halves for two threads. The halves share only atomics: a flag saying which half
-//!   is writing a frame (so an automatic pong never lands inside a data frame) and the
-//!   abort/close flags. A single-threaded user pays one uncontended compare-and-swap per
-//!   frame.
+//!   two halves for two threads. The halves share atomics (a flag saying which half is in
+//!   the middle of a frame that takes several actions, so an automatic pong never lands
+//!   inside it, and the abort/close flags) and the one-ping slot, behind a lock held only
+//!   to copy a ping's payload in or out. A single-threaded user pays one atomic load per
+//!   one-action frame (a compare-and-swap pair for a frame of several actions).
 //! - Rust-only shortcut for callers that gather frames into their own write buffer:
 //!   [`Handle::send_now`] / [`SendHalf::send_now`] encode a whole data frame, ping or pong
 //!   into a `Vec<u8>` at once (the same bytes and state changes as `send` and its actions,

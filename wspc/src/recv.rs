@@ -2,13 +2,13 @@
 //! answers pings, and hands data out in chunks no larger than the receive buffer.
 
 use crate::action::{Action, ActionToken};
-use crate::codec::frame::{encode_header, parse_header, OpCode};
+use crate::codec::frame::{parse_header, OpCode};
 use crate::codec::mask::{apply_mask, extend_masked};
 use crate::codec::unmask_and_validate;
 use crate::codec::utf8::Utf8Validator;
 use crate::config::Role;
 use crate::error::{Misuse, ProtocolError, Result};
-use crate::region::{MaskKeys, Region, Shared, WIRE_RECV};
+use crate::region::{write_pong, MaskKeys, Region, Shared, MAX_PONG_FRAME, WIRE_RECV};
 use crate::types::{close_status, BufferType};
 use std::sync::Arc;
 
@@ -149,7 +149,6 @@ pub struct ReceiveHalf {
     seq: u32,
     op: Option<Pending>,
     in_flight: Option<InFlight>,
-    pong_len: Option<usize>,
     cancel: bool,
     frame: Option<Frame>,
     message: Option<Message>,
@@ -192,7 +191,6 @@ impl ReceiveHalf {
             seq: 0,
             op: None,
             in_flight: None,
-            pong_len: None,
             cancel: false,
             frame: None,
             message: None,
@@ -242,7 +240,7 @@ impl ReceiveHalf {
     /// bytes into the buffer and completing the read with their count. (The C API never
     /// withdraws a read: there the buffer stays lent until the completion, as on Windows.)
     pub fn release_buffer(&mut self) -> bool {
-        if !self.buf.is_owned() || self.start != self.end || self.pong_len.is_some() {
+        if !self.buf.is_owned() || self.start != self.end {
             return false;
         }
         match self.in_flight {
@@ -282,7 +280,7 @@ impl ReceiveHalf {
     /// buffered, so direct reading resumes after the next chunk.
     pub fn direct_payload(&self) -> Option<DirectPayload> {
         if matches!(self.in_flight, Some(InFlight::Pong { .. } | InFlight::Deliver { .. }))
-            || self.pong_len.is_some()
+            || self.shared.pong_waiting()
             || self.cancel
             || self.failed.is_some()
             || self.close_received
@@ -386,15 +384,15 @@ impl ReceiveHalf {
         ActionToken { queue: QUEUE_RECV, seq: self.seq }
     }
 
-    /// True when `get_action` would return something other than `NoAction` (or an error).
+    /// True when `get_action` would return something other than `NoAction` (or an error):
+    /// whenever a receive is queued and no action of this queue is outstanding.
     pub fn has_action(&self) -> bool {
-        let pong_blocked = self.pong_len.is_some()
-            && self.shared.wire_owner() == crate::region::WIRE_SEND
-            && !self.shared.is_aborted();
-        self.in_flight.is_none() && (self.op.is_some() || self.failed.is_some()) && !pong_blocked
+        self.in_flight.is_none() && (self.op.is_some() || self.failed.is_some())
     }
 
-    /// The next receive-queue action (`WebSocketGetAction` on the receive queue). After a
+    /// The next receive-queue action (`WebSocketGetAction` on the receive queue): while a
+    /// receive is queued and no action of this queue is outstanding, never `NoAction`
+    /// (an automatic pong that cannot go yet waits; see the crate's notes). After a
     /// protocol error every call returns that error until the handle is aborted.
     pub fn get_action(&mut self) -> Result<Action<'_>> {
         if self.in_flight.is_some() {
@@ -404,7 +402,7 @@ impl ReceiveHalf {
             self.buf.ensure();
         }
         if self.shared.is_aborted() {
-            self.pong_len = None;
+            self.shared.drop_ping();
             if self.op.is_none() {
                 return Ok(Action::NoAction);
             }
@@ -421,22 +419,27 @@ impl ReceiveHalf {
             return Ok(self.hand_out(self.cancelled_delivery()));
         }
         loop {
-            if let Some(len) = self.pong_len {
+            // An owed pong goes first whenever no frame of the send half is half written;
+            // while one is, this queue goes on receiving (never `NoAction` while a receive is
+            // queued) and the pong waits for the next turn here, or for the send half to take
+            // it when that frame ends.
+            if self.shared.pong_waiting() {
                 if self.shared.is_wire_broken() {
-                    self.pong_len = None;
-                    continue;
+                    self.shared.drop_ping();
+                } else if self.shared.try_acquire_wire(WIRE_RECV) {
+                    if let Some(len) = self.take_pong() {
+                        self.in_flight = Some(InFlight::Pong { len });
+                        let token = self.next_token();
+                        let bufs = [self.buf.slice(self.cap, len), &[][..]];
+                        return Ok(Action::SendToNetwork {
+                            token,
+                            buffer_type: BufferType::UnsolicitedPong,
+                            context: None,
+                            buffers: crate::action::SendBuffers { bufs, count: 1 },
+                        });
+                    }
+                    self.shared.release_wire(WIRE_RECV);
                 }
-                if !self.shared.try_acquire_wire(WIRE_RECV) {
-                    return Ok(Action::NoAction);
-                }
-                self.in_flight = Some(InFlight::Pong { len });
-                let token = self.next_token();
-                return Ok(Action::SendToNetwork {
-                    token,
-                    buffer_type: BufferType::UnsolicitedPong,
-                    context: None,
-                    buffers: crate::action::SendBuffers { bufs: [self.buf.slice(self.cap, len), &[]], count: 1 },
-                });
             }
             match self.step() {
                 Err(e) => {
@@ -543,7 +546,6 @@ impl ReceiveHalf {
             }
             InFlight::Fill { .. } => unreachable!("returned above"),
             InFlight::Pong { len } => {
-                self.pong_len = None;
                 self.shared.release_wire(WIRE_RECV);
                 // 0 drops the pong cleanly (nothing was written); a partial write cuts it.
                 if bytes != 0 && bytes < len {
@@ -625,7 +627,7 @@ impl ReceiveHalf {
                 }
                 return match h.opcode {
                     OpCode::Ping => {
-                        self.build_pong(p, len);
+                        self.shared.store_ping(self.buf.slice(p, len));
                         self.start += total;
                         Ok(Step::Pong)
                     }
@@ -824,7 +826,7 @@ impl ReceiveHalf {
     fn shortcut_ready(&self) -> bool {
         self.op.is_none()
             && self.in_flight.is_none()
-            && self.pong_len.is_none()
+            && !self.shared.pong_waiting()
             && self.failed.is_none()
             && !self.close_received
             && !self.shared.is_aborted()
@@ -912,22 +914,16 @@ impl ReceiveHalf {
         }
     }
 
-    fn build_pong(&mut self, payload_at: usize, len: usize) {
+    /// Takes the owed pong, if the send half has not, and writes its frame after the
+    /// receive buffer (the 144 bytes reserved for it). Returns the frame's length.
+    fn take_pong(&mut self) -> Option<usize> {
         let mask = match self.role {
             Role::Server => None,
             Role::Client if self.zero_mask => Some([0; 4]),
             Role::Client => Some(self.keys.next()),
         };
-        let mut hdr = [0u8; 14];
-        let h = encode_header(&mut hdr, true, false, OpCode::Pong, mask, len as u64);
-        let cap = self.cap;
-        self.buf.copy_within(payload_at..payload_at + len, cap + h);
-        let out = self.buf.slice_mut(cap, h + len);
-        out[..h].copy_from_slice(&hdr[..h]);
-        if let Some(k) = mask {
-            apply_mask(&mut out[h..], k, 0);
-        }
-        self.pong_len = Some(h + len);
+        let out = self.buf.slice_mut(self.cap, MAX_PONG_FRAME);
+        self.shared.take_ping(|_| true, |payload| write_pong(out, mask, payload))
     }
 }
 

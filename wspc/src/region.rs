@@ -1,7 +1,11 @@
 //! Memory the engine lends: one allocation per half, or the caller's allocated buffer.
 
+use crate::codec::frame::{encode_header, OpCode};
+use crate::codec::mask::apply_mask;
+use crate::types::MAX_CONTROL_PAYLOAD;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Mutex;
 
 /// A fixed block of bytes, owned by the engine or borrowed from the caller. It never moves
 /// or grows while allocated, so pointers lent from it stay valid until the matching
@@ -171,12 +175,50 @@ pub(crate) const WIRE_FREE: u8 = 0;
 pub(crate) const WIRE_SEND: u8 = 1;
 pub(crate) const WIRE_RECV: u8 = 2;
 
-/// State the two halves of a handle share. Atomics only: a half never waits for the other.
+/// The payload of the latest ping not answered yet. A newer ping replaces an older one
+/// that is still waiting (RFC 6455 §5.5.3 allows answering only the most recent), so one
+/// slot is enough however many pings arrive.
+struct PingSlot {
+    len: usize,
+    payload: [u8; MAX_CONTROL_PAYLOAD],
+}
+
+impl Default for PingSlot {
+    fn default() -> Self {
+        Self { len: 0, payload: [0; MAX_CONTROL_PAYLOAD] }
+    }
+}
+
+/// The longest pong frame: a 2-byte header, a mask key and 125 bytes of payload.
+pub(crate) const MAX_PONG_FRAME: usize = 2 + 4 + MAX_CONTROL_PAYLOAD;
+
+/// Writes a pong frame answering `payload` at the start of `out` (at least
+/// `2 + 4 + payload.len()` bytes); returns its length.
+pub(crate) fn write_pong(out: &mut [u8], mask: Option<[u8; 4]>, payload: &[u8]) -> usize {
+    let h = encode_header(out, true, false, OpCode::Pong, mask, payload.len() as u64);
+    out[h..h + payload.len()].copy_from_slice(payload);
+    if let Some(k) = mask {
+        apply_mask(&mut out[h..h + payload.len()], k, 0);
+    }
+    h + payload.len()
+}
+
+/// The length of the pong frame [`write_pong`] writes for a `len`-byte payload.
+pub(crate) fn pong_frame_len(len: usize, masked: bool) -> usize {
+    2 + if masked { 4 } else { 0 } + len
+}
+
+/// State the two halves of a handle share. Atomics, and one mutex held only while a ping's
+/// payload (at most 125 bytes) is copied in or out: a half never waits for the other's I/O.
 #[derive(Default)]
 pub(crate) struct Shared {
-    /// Which half is in the middle of writing a frame ([`WIRE_FREE`] when none): keeps an
-    /// automatic pong from landing inside a data frame.
+    /// Which half is in the middle of writing a frame that spans several actions
+    /// ([`WIRE_FREE`] when none), or [`WIRE_RECV`] while an automatic pong is lent: keeps
+    /// an automatic pong from landing inside a data frame.
     wire: AtomicU8,
+    /// A ping waits for its pong (mirrors the slot, so the hot path only loads a flag).
+    pong_waiting: AtomicBool,
+    ping: Mutex<PingSlot>,
     aborted: AtomicBool,
     /// A short write cut a frame: nothing more may be written.
     wire_broken: AtomicBool,
@@ -199,6 +241,46 @@ impl Shared {
     }
     pub(crate) fn abort(&self) {
         self.aborted.store(true, Ordering::Release);
+    }
+    fn ping_slot(&self) -> std::sync::MutexGuard<'_, PingSlot> {
+        // Nothing can panic while the slot is held (plain copies), so a poisoned lock still
+        // holds a consistent slot.
+        self.ping.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// A ping arrived: its pong is owed (replacing any older pong still waiting).
+    pub(crate) fn store_ping(&self, payload: &[u8]) {
+        let mut s = self.ping_slot();
+        s.len = payload.len();
+        s.payload[..payload.len()].copy_from_slice(payload);
+        self.pong_waiting.store(true, Ordering::Release);
+    }
+    /// True while a pong is owed and no half has taken it yet.
+    pub(crate) fn pong_waiting(&self) -> bool {
+        self.pong_waiting.load(Ordering::Acquire)
+    }
+    /// Takes the owed pong, if it is still waiting and `fits(payload length)`: `write` gets
+    /// the ping's payload and returns the pong frame's length.
+    pub(crate) fn take_ping(
+        &self,
+        fits: impl FnOnce(usize) -> bool,
+        write: impl FnOnce(&[u8]) -> usize,
+    ) -> Option<usize> {
+        let s = self.ping_slot();
+        if !self.pong_waiting.load(Ordering::Acquire) {
+            return None;
+        }
+        if !fits(s.len) {
+            return None;
+        }
+        self.pong_waiting.store(false, Ordering::Release);
+        Some(write(&s.payload[..s.len]))
+    }
+    /// Forgets an owed pong (abort, or a cut stream on which nothing more may be written).
+    pub(crate) fn drop_ping(&self) {
+        if self.pong_waiting() {
+            let _slot = self.ping_slot();
+            self.pong_waiting.store(false, Ordering::Release);
+        }
     }
     pub(crate) fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)

@@ -5,7 +5,7 @@ use crate::codec::frame::{encode_header, header_len, OpCode, MAX_HEADER_LEN};
 use crate::codec::mask::{apply_mask, copy_masked};
 use crate::config::Role;
 use crate::error::{Misuse, Result};
-use crate::region::{MaskKeys, Region, Shared, WIRE_SEND};
+use crate::region::{pong_frame_len, write_pong, MaskKeys, Region, Shared, WIRE_RECV, WIRE_SEND};
 use crate::types::{close_status, BufferType, MAX_CLOSE_REASON_LENGTH, MAX_CONTROL_PAYLOAD};
 use std::sync::Arc;
 
@@ -74,7 +74,15 @@ fn body_of<'a>(op: &'a SendOp, deflate: &'a Deflater) -> &'a [u8] {
 
 #[derive(Clone, Copy)]
 enum InFlight {
-    Network { lent: usize, body: usize, had_header: bool },
+    Network {
+        lent: usize,
+        body: usize,
+        had_header: bool,
+    },
+    /// An automatic pong the receive half left waiting while a frame was half written.
+    Pong {
+        len: usize,
+    },
     Complete,
 }
 
@@ -339,13 +347,16 @@ impl SendHalf {
                 op.done
                     || op.wire_held
                     || self.shared.is_aborted()
-                    || (!self.shared.is_wire_broken() && self.shared.wire_owner() != crate::region::WIRE_RECV)
+                    || (!self.shared.is_wire_broken() && self.shared.wire_owner() != WIRE_RECV)
             }
         }
     }
 
     /// The next send-queue action (`WebSocketGetAction` on the send queue). `slots` is how
-    /// many buffers the caller can take (at least 1).
+    /// many buffers the caller can take (at least 1). Between two frames it may first hand
+    /// out an automatic pong that had to wait for this half's last frame (`context: None`).
+    /// `NoAction` while a send is pending means "not now" (the receive half has a pong
+    /// out): ask again after it completes.
     pub fn get_action(&mut self, slots: usize) -> Result<Action<'_>> {
         if slots == 0 {
             return Err(Misuse::InvalidArgument("no buffer slots").into());
@@ -362,6 +373,22 @@ impl SendHalf {
                 self.shared.release_wire(WIRE_SEND);
             }
         }
+        if self.shared.pong_waiting() && (op.done || !op.header_done) && !aborted {
+            // Between two frames: an automatic pong the receive half could not send while
+            // the last frame was half written goes out now (the receive side may be blocked
+            // in a read, so it must not wait for that side's next turn).
+            if let Some(len) = self.take_waiting_pong() {
+                self.in_flight = Some(InFlight::Pong { len });
+                let token = self.next_token();
+                return Ok(Action::SendToNetwork {
+                    token,
+                    buffer_type: BufferType::UnsolicitedPong,
+                    context: None,
+                    buffers: SendBuffers { bufs: [self.buf.slice(0, len), &[]], count: 1 },
+                });
+            }
+        }
+        let op = self.op.as_mut().expect("checked above");
         if op.done {
             self.in_flight = Some(InFlight::Complete);
             let token = self.next_token();
@@ -373,12 +400,6 @@ impl SendHalf {
                 payload: op.payload.as_slice(),
                 close_status: op.close_status,
             });
-        }
-        if !op.wire_held {
-            if self.shared.is_wire_broken() || !self.shared.try_acquire_wire(WIRE_SEND) {
-                return Ok(Action::NoAction);
-            }
-            op.wire_held = true;
         }
         self.buf.ensure();
         let body = body_of(op, &self.deflate);
@@ -420,6 +441,23 @@ impl SendHalf {
             (0, remaining)
         };
         let had_header = !op.header_done;
+        if !op.wire_held {
+            // A frame written by one action is whole on the wire whatever the receive half
+            // writes before or after it (callers serialise whole actions); only a frame that
+            // takes several actions holds the wire, so that no pong lands inside it. (What
+            // was just written into the send buffer is written again next time if the
+            // action cannot go now.)
+            let whole = had_header && body_now == remaining;
+            let wire_ok =
+                if whole { self.shared.wire_owner() != WIRE_RECV } else { self.shared.try_acquire_wire(WIRE_SEND) };
+            if self.shared.is_wire_broken() || !wire_ok {
+                if !whole && wire_ok {
+                    self.shared.release_wire(WIRE_SEND);
+                }
+                return Ok(Action::NoAction);
+            }
+            op.wire_held = !whole;
+        }
         let token = self.next_token();
         self.in_flight = Some(InFlight::Network {
             lent: head + if use_body_direct { body_now } else { 0 },
@@ -437,6 +475,25 @@ impl SendHalf {
             SendBuffers { bufs: [self.buf.slice(0, head), &[]], count: 1 }
         };
         Ok(Action::SendToNetwork { token, buffer_type: op.ty, context: Some(op.context), buffers })
+    }
+
+    /// Takes the pong the receive half left waiting and writes it into the send buffer
+    /// (when it fits there: always with a send buffer of 131 bytes or more); returns the
+    /// frame's length.
+    fn take_waiting_pong(&mut self) -> Option<usize> {
+        if self.shared.is_wire_broken() {
+            return None;
+        }
+        let cap = self.buf.len();
+        let masked = self.role == Role::Client;
+        let mask = match self.role {
+            Role::Server => None,
+            Role::Client if self.zero_mask => Some([0; 4]),
+            Role::Client => Some(self.keys.next()),
+        };
+        self.buf.ensure();
+        let out = self.buf.slice_mut(0, cap);
+        self.shared.take_ping(|n| pong_frame_len(n, masked) <= cap, |payload| write_pong(out, mask, payload))
     }
 
     /// Completes a send-queue action. Returns the payload once its send is complete, so an
@@ -472,6 +529,13 @@ impl SendHalf {
                 if op.done && op.wire_held {
                     op.wire_held = false;
                     self.shared.release_wire(WIRE_SEND);
+                }
+                None
+            }
+            InFlight::Pong { len } => {
+                // 0 drops the pong cleanly (nothing was written); a partial write cuts it.
+                if bytes != 0 && bytes < len {
+                    self.shared.break_wire();
                 }
                 None
             }

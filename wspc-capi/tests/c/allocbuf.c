@@ -69,19 +69,7 @@ static BYTE *create_on_region(int server, ULONG recv, ULONG send, size_t extra, 
     BYTE *raw = (BYTE *)malloc(len + 16);
     T_ASSERT(raw != NULL, "out of memory");
     T_ASSERT(((uintptr_t)raw & 7u) == 0, "malloc is not 8-aligned");
-    PVOID address = raw + misalign;
-    WEB_SOCKET_PROPERTY props[3];
-    props[0].Type = WEB_SOCKET_RECEIVE_BUFFER_SIZE_PROPERTY_TYPE;
-    props[0].pvValue = &recv;
-    props[0].ulValueSize = sizeof(recv);
-    props[1].Type = WEB_SOCKET_SEND_BUFFER_SIZE_PROPERTY_TYPE;
-    props[1].pvValue = &send;
-    props[1].ulValueSize = sizeof(send);
-    props[2].Type = WEB_SOCKET_ALLOCATED_BUFFER_PROPERTY_TYPE;
-    props[2].pvValue = &address; /* points at the variable holding the address */
-    props[2].ulValueSize = (ULONG)len;
-    *h = NULL;
-    *hr_out = server ? WebSocketCreateServerHandle(props, 3, h) : WebSocketCreateClientHandle(props, 3, h);
+    *hr_out = t_create_on_region(server, recv, send, raw + misalign, len, h);
     *len_out = len;
     return raw;
 }

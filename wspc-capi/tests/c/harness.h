@@ -12,6 +12,7 @@
 
 #include <websocket.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,37 @@
  * so every send the test makes carries a context. */
 static int t_ctx_tag;
 #define T_CTX ((PVOID)&t_ctx_tag)
+
+/* xorshift32: deterministic test data (the state must not be 0). */
+static inline uint32_t t_rng_next(uint32_t *s)
+{
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *s = x;
+}
+
+/* Creates a handle whose buffers live in caller memory, as .NET passes them: the
+ * receive and send buffer sizes, and ALLOCATED_BUFFER with pvValue pointing at a
+ * variable that holds the region's address and ulValueSize set to its length. */
+static inline HRESULT t_create_on_region(int server, ULONG recv, ULONG send, void *region, size_t len,
+                                         WEB_SOCKET_HANDLE *h)
+{
+    PVOID address = region;
+    WEB_SOCKET_PROPERTY props[3];
+    props[0].Type = WEB_SOCKET_RECEIVE_BUFFER_SIZE_PROPERTY_TYPE;
+    props[0].pvValue = &recv;
+    props[0].ulValueSize = sizeof(recv);
+    props[1].Type = WEB_SOCKET_SEND_BUFFER_SIZE_PROPERTY_TYPE;
+    props[1].pvValue = &send;
+    props[1].ulValueSize = sizeof(send);
+    props[2].Type = WEB_SOCKET_ALLOCATED_BUFFER_PROPERTY_TYPE;
+    props[2].pvValue = &address; /* points at the variable holding the address */
+    props[2].ulValueSize = (ULONG)len;
+    *h = NULL;
+    return server ? WebSocketCreateServerHandle(props, 3, h) : WebSocketCreateClientHandle(props, 3, h);
+}
 
 /* ---- in-memory one-way pipe ---- */
 
