@@ -67,7 +67,9 @@ fn keep<T>(v: &mut Vec<T>, item: T, max: usize) -> bool {
 pub(crate) fn take_deflate(key: DeflateKey) -> Box<Compress> {
     with(|p| p.deflate.iter().rposition(|(k, _)| *k == key).map(|i| p.deflate.swap_remove(i).1))
         .flatten()
-        .unwrap_or_else(|| Box::new(Compress::new_with_window_bits(Compression::new(key.level), false, key.window_bits)))
+        .unwrap_or_else(|| {
+            Box::new(Compress::new_with_window_bits(Compression::new(key.level), false, key.window_bits))
+        })
 }
 
 /// Resets `c` and keeps it for the next message with the same settings.
@@ -80,9 +82,7 @@ pub(crate) fn put_deflate(key: DeflateKey, mut c: Box<Compress>) {
 /// sender's decodes any stream, so one kind serves every negotiated window size (zlib-rs
 /// allocates a 32 KiB window whatever the size asked).
 pub(crate) fn take_inflate() -> Box<Decompress> {
-    with(|p| p.inflate.pop())
-        .flatten()
-        .unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)))
+    with(|p| p.inflate.pop()).flatten().unwrap_or_else(|| Box::new(Decompress::new_with_window_bits(false, 15)))
 }
 
 /// Resets `d` and keeps it.
