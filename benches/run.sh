@@ -18,7 +18,15 @@
 #        others. `nice`: nice -10. `none`: as is.
 #      BENCH_NO_BUILD=1 (use the binaries as they are), BENCH_CONNECTIONS (default 100),
 #      BENCH_CODEC=0 (skip the core's criterion codec benchmark, run on CPU 0 after the servers).
+#
+# benches/run.sh --deflate-policies [-n IDLE]: only the permessage-deflate policies section
+# (RSS per idle compressed connection, ratio and CPU per message of each policy), rewritten in
+# place; see benches/deflate_policies.sh. The full run keeps that section as it is.
 set -euo pipefail
+if [ "${1:-}" = "--deflate-policies" ]; then
+    shift
+    exec bash "$(dirname "${BASH_SOURCE[0]}")/deflate_policies.sh" "$@"
+fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 COMMAND="benches/run.sh${*:+ $*}"
@@ -38,7 +46,7 @@ while getopts "d:w:r:n:s:o:h" opt; do
         n) IDLE=$OPTARG ;;
         s) ONLY=",$OPTARG," ;;
         o) OUT=$OPTARG ;;
-        *) sed -n '2,18p' "$0"; exit 2 ;;
+        *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
 
