@@ -18,7 +18,7 @@ use std::cell::RefCell;
 
 /// Idle compressors kept per thread (each about 370 KiB at window 15).
 pub const MAX_IDLE_DEFLATE: usize = 4;
-/// Idle decompressors kept per thread (each about 43 KiB).
+/// Idle decompressors kept per thread (each about 47 KiB).
 pub const MAX_IDLE_INFLATE: usize = 16;
 /// Idle output buffers kept per thread.
 pub const MAX_IDLE_BUFFERS: usize = 32;
@@ -33,7 +33,10 @@ pub(crate) struct DeflateKey {
     pub(crate) window_bits: u8,
 }
 
+/// Streams stay boxed: a connection holds an `Option<Box<_>>` (8 bytes while idle), and taking
+/// or returning one moves a pointer.
 #[derive(Default)]
+#[allow(clippy::vec_box)]
 struct Pool {
     deflate: Vec<(DeflateKey, Box<Compress>)>,
     inflate: Vec<Box<Decompress>>,
@@ -145,6 +148,7 @@ mod tests {
         let b = take_box(300);
         let at = b.as_ptr();
         put_box(b);
-        assert_eq!(take_box(300).as_ptr(), at);
+        let again = take_box(300);
+        assert_eq!(again.as_ptr(), at);
     }
 }
