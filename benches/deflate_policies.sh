@@ -22,6 +22,8 @@ while getopts "n:h" opt; do
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log() { printf '[deflate-policies %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=benches/common.sh
+. "$ROOT/benches/common.sh"
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
     log "building the echo server, the idle holder and the deflate benchmark (release)"
@@ -47,7 +49,6 @@ cleanup() {
     true
 }
 trap cleanup EXIT
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 for policy in none lean balanced best-ratio; do
     PORT=$((PORT + 1))
@@ -62,11 +63,7 @@ for policy in none lean balanced best-ratio; do
     : >"$RESULTS/idle.out"
     taskset -c 1 "$IDLE_BIN" "$ADDR" "$IDLE" / --traffic "$TRAFFIC" "${iargs[@]}" >"$RESULTS/idle.out" 2>"$RESULTS/idle.err" &
     IDLE_PID=$!
-    for _ in $(seq 1200); do
-        grep -q "^ready" "$RESULTS/idle.out" && break
-        kill -0 "$IDLE_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_ready "$RESULTS/idle.out" "$IDLE_PID" || log "$policy: the idle holder did not get ready"
     sleep 1
     after=$(rss_kib "$SERVER_PID")
     ready=$(sed -n 's/^ready \([0-9]*\).*/\1/p' "$RESULTS/idle.out")

@@ -64,6 +64,8 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 log() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=benches/common.sh
+. "$ROOT/benches/common.sh"
 
 # --- build ---------------------------------------------------------------------------------
 IO_NOTE=""
@@ -170,7 +172,6 @@ done
 done
 
 # --- idle connections ----------------------------------------------------------------------
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 if [ "$IDLE" -gt 0 ]; then
     for entry in "${SERVERS[@]}"; do
         IFS='|' read -r name bin mode <<<"$entry"
@@ -186,11 +187,7 @@ if [ "$IDLE" -gt 0 ]; then
         taskset -c 1 "$BB/idle" "$ADDR" "$IDLE" / >"$idle_out" 2>"$RESULTS/idle.err" &
         IDLE_PID=$!
         ok=0
-        for _ in $(seq 1200); do
-            if grep -q "^ready" "$idle_out"; then ok=1; break; fi
-            kill -0 "$IDLE_PID" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_ready "$idle_out" "$IDLE_PID" && ok=1
         sleep 1
         after=$(rss_kib "$SERVER_PID")
         ready=$(sed -n 's/^ready \([0-9]*\).*/\1/p' "$idle_out")

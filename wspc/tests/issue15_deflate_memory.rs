@@ -105,23 +105,10 @@ fn json(len: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// Incompressible bytes (xorshift).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn idle_and_after_a_large_message_connections_hold_only_their_dedicated_streams() {
     let small = json(4096);
-    let large = noise(wspc::deflate::pool::MAX_POOLED_BUFFER * 2);
+    let large = pattern(wspc::deflate::pool::MAX_POOLED_BUFFER * 2, 15);
     let plain = held_per_connection(None, &small);
     assert!(plain > 0);
     // The boxed compressor and decompressor structs and the parameters.
