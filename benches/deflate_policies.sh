@@ -42,9 +42,7 @@ CODECJ="$RESULTS/deflate_codec.jsonl"
 
 PORT=${BENCH_PORT:-19500}
 SERVER_PID=""
-IDLE_PID=""
 cleanup() {
-    [ -n "$IDLE_PID" ] && kill "$IDLE_PID" 2>/dev/null
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
     true
 }
@@ -60,21 +58,14 @@ for policy in none lean balanced best-ratio; do
     sleep 0.5
     before=$(rss_kib "$SERVER_PID")
     log "$policy: $IDLE connections, one $TRAFFIC-byte echo each, then idle"
-    : >"$RESULTS/idle.out"
-    taskset -c 1 "$IDLE_BIN" "$ADDR" "$IDLE" / --traffic "$TRAFFIC" "${iargs[@]}" >"$RESULTS/idle.out" 2>"$RESULTS/idle.err" &
-    IDLE_PID=$!
-    wait_ready "$RESULTS/idle.out" "$IDLE_PID" || log "$policy: the idle holder did not get ready"
-    sleep 1
-    after=$(rss_kib "$SERVER_PID")
-    ready=$(sed -n 's/^ready \([0-9]*\).*/\1/p' "$RESULTS/idle.out")
-    kill "$IDLE_PID" 2>/dev/null || true
-    wait "$IDLE_PID" 2>/dev/null || true
-    IDLE_PID=""
+    read -r after ready ok <<<"$(idle_rss "$IDLE_BIN" "$RESULTS/idle.out" "$RESULTS/idle.err" \
+        "$ADDR" "$IDLE" / --traffic "$TRAFFIC" "${iargs[@]}")"
+    [ "$ok" = 1 ] || log "$policy: the idle holder did not get ready"
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
     jq -cn --arg policy "$policy" --argjson before "$before" --argjson after "$after" \
-        --argjson ready "${ready:-0}" --arg err "$(head -c 200 "$RESULTS/idle.err")" \
+        --argjson ready "$ready" --arg err "$(head -c 200 "$RESULTS/idle.err")" \
         '{policy: $policy, rss_before_kib: $before, rss_after_kib: $after, connections: $ready, errors: $err}' >>"$IDLEJ"
     sleep 1
 done

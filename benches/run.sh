@@ -128,9 +128,7 @@ stop_server() {
         SERVER_PID=""
     fi
 }
-IDLE_PID=""
 cleanup() {
-    [ -n "$IDLE_PID" ] && kill "$IDLE_PID" 2>/dev/null
     stop_server
 }
 trap cleanup EXIT
@@ -183,20 +181,10 @@ if [ "$IDLE" -gt 0 ]; then
         before=$(rss_kib "$SERVER_PID")
         log "$name: $IDLE idle connections"
         idle_out="$RESULTS/idle.out"
-        : >"$idle_out"
-        taskset -c 1 "$BB/idle" "$ADDR" "$IDLE" / >"$idle_out" 2>"$RESULTS/idle.err" &
-        IDLE_PID=$!
-        ok=0
-        wait_ready "$idle_out" "$IDLE_PID" && ok=1
-        sleep 1
-        after=$(rss_kib "$SERVER_PID")
-        ready=$(sed -n 's/^ready \([0-9]*\).*/\1/p' "$idle_out")
-        kill "$IDLE_PID" 2>/dev/null || true
-        wait "$IDLE_PID" 2>/dev/null || true
-        IDLE_PID=""
+        read -r after ready ok <<<"$(idle_rss "$BB/idle" "$idle_out" "$RESULTS/idle.err" "$ADDR" "$IDLE" /)"
         stop_server
         jq -cn --arg name "$name" --argjson before "$before" --argjson after "$after" \
-            --argjson ready "${ready:-0}" --argjson asked "$IDLE" --argjson ok "$ok" \
+            --argjson ready "$ready" --argjson asked "$IDLE" --argjson ok "$ok" \
             --arg err "$(head -c 200 "$RESULTS/idle.err")" \
             '{server_name: $name, rss_before_kib: $before, rss_after_kib: $after, connections: $ready, asked: $asked, completed: ($ok == 1), errors: $err}' \
             >>"$IDLEJ"

@@ -12,16 +12,20 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use wspc::deflate::{DeflateConfig, DeflateOffer, DeflatePolicy};
 use wspc::{Action, ActionQueue, BufferType, Config, Handle, Header, OwnedHeader};
 
-/// A deterministic stream of JSON events of the kind a market-data or telemetry feed sends:
-/// repeated keys, similar values, 200-700 bytes each.
-fn json_stream(n: usize) -> Vec<Vec<u8>> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut rnd = || {
+/// A deterministic pseudo-random sequence (xorshift64).
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x
-    };
+    }
+}
+
+/// A deterministic stream of JSON events of the kind a market-data or telemetry feed sends:
+/// repeated keys, similar values, 200-700 bytes each.
+fn json_stream(n: usize) -> Vec<Vec<u8>> {
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
     let symbols = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "DOT-USD", "XRP-USD"];
     (0..n)
         .map(|i| {
@@ -45,13 +49,7 @@ fn json_stream(n: usize) -> Vec<Vec<u8>> {
 
 /// Chat messages of 100-500 bytes: a JSON envelope around a sentence of common words.
 fn chat_stream(n: usize) -> Vec<Vec<u8>> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
     let words = [
         "the", "a", "meeting", "is", "at", "three", "can", "you", "send", "me", "link", "thanks", "ok", "see",
         "tomorrow", "build", "failed", "again", "on", "main", "I", "think", "we", "should", "ship", "it", "today",
