@@ -18,7 +18,15 @@
 #        others. `nice`: nice -10. `none`: as is.
 #      BENCH_NO_BUILD=1 (use the binaries as they are), BENCH_CONNECTIONS (default 100),
 #      BENCH_CODEC=0 (skip the core's criterion codec benchmark, run on CPU 0 after the servers).
+#
+# benches/run.sh --deflate-policies [-n IDLE]: only the permessage-deflate policies section
+# (RSS per idle compressed connection, ratio and CPU per message of each policy), rewritten in
+# place; see benches/deflate_policies.sh. The full run keeps that section as it is.
 set -euo pipefail
+if [ "${1:-}" = "--deflate-policies" ]; then
+    shift
+    exec bash "$(dirname "${BASH_SOURCE[0]}")/deflate_policies.sh" "$@"
+fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 COMMAND="benches/run.sh${*:+ $*}"
@@ -38,7 +46,7 @@ while getopts "d:w:r:n:s:o:h" opt; do
         n) IDLE=$OPTARG ;;
         s) ONLY=",$OPTARG," ;;
         o) OUT=$OPTARG ;;
-        *) sed -n '2,18p' "$0"; exit 2 ;;
+        *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
 
@@ -56,6 +64,8 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 log() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=benches/common.sh
+. "$ROOT/benches/common.sh"
 
 # --- build ---------------------------------------------------------------------------------
 IO_NOTE=""
@@ -118,9 +128,7 @@ stop_server() {
         SERVER_PID=""
     fi
 }
-IDLE_PID=""
 cleanup() {
-    [ -n "$IDLE_PID" ] && kill "$IDLE_PID" 2>/dev/null
     stop_server
 }
 trap cleanup EXIT
@@ -162,7 +170,6 @@ done
 done
 
 # --- idle connections ----------------------------------------------------------------------
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 if [ "$IDLE" -gt 0 ]; then
     for entry in "${SERVERS[@]}"; do
         IFS='|' read -r name bin mode <<<"$entry"
@@ -174,24 +181,10 @@ if [ "$IDLE" -gt 0 ]; then
         before=$(rss_kib "$SERVER_PID")
         log "$name: $IDLE idle connections"
         idle_out="$RESULTS/idle.out"
-        : >"$idle_out"
-        taskset -c 1 "$BB/idle" "$ADDR" "$IDLE" / >"$idle_out" 2>"$RESULTS/idle.err" &
-        IDLE_PID=$!
-        ok=0
-        for _ in $(seq 1200); do
-            if grep -q "^ready" "$idle_out"; then ok=1; break; fi
-            kill -0 "$IDLE_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        sleep 1
-        after=$(rss_kib "$SERVER_PID")
-        ready=$(sed -n 's/^ready \([0-9]*\).*/\1/p' "$idle_out")
-        kill "$IDLE_PID" 2>/dev/null || true
-        wait "$IDLE_PID" 2>/dev/null || true
-        IDLE_PID=""
+        read -r after ready ok <<<"$(idle_rss "$BB/idle" "$idle_out" "$RESULTS/idle.err" "$ADDR" "$IDLE" /)"
         stop_server
         jq -cn --arg name "$name" --argjson before "$before" --argjson after "$after" \
-            --argjson ready "${ready:-0}" --argjson asked "$IDLE" --argjson ok "$ok" \
+            --argjson ready "$ready" --argjson asked "$IDLE" --argjson ok "$ok" \
             --arg err "$(head -c 200 "$RESULTS/idle.err")" \
             '{server_name: $name, rss_before_kib: $before, rss_after_kib: $after, connections: $ready, asked: $asked, completed: ($ok == 1), errors: $err}' \
             >>"$IDLEJ"

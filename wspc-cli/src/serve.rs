@@ -78,6 +78,11 @@ pub struct ServeArgs {
     /// Never accept permessage-deflate.
     #[arg(long, overrides_with = "deflate")]
     pub no_deflate: bool,
+    /// permessage-deflate memory/ratio policy: lean (no context takeover either way, nothing held while
+    /// idle), balanced (clients may keep their context: ~47 KiB per connection) or best-ratio (both keep
+    /// it: ~420 KiB per connection). See BENCHMARKS.md.
+    #[arg(long, value_name = "POLICY", default_value = "lean")]
+    pub deflate_policy: wspc_io::DeflatePolicy,
     /// Largest message accepted (bytes, or with a unit: 64KiB, 16MiB; "none" for no limit). A larger one
     /// closes the connection with 1009.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_limit)]
@@ -148,7 +153,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     if deflate {
         // Compress every message (threshold 0), as wspc-io's echo servers do: Autobahn's
         // fuzzing client mishandles short uncompressed text on a permessage-deflate connection.
-        config = config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..Default::default() }));
+        let policy = wspc_io::DeflateConfig::policy(args.deflate_policy);
+        config = config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..policy }));
     }
     let relay = match crate::relay::Relay::from_args(&args.relay) {
         Ok(r) => r,
@@ -183,7 +189,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
             None if args.broadcast => "broadcast".into(),
             None => "echo".into(),
         },
-        if deflate { ", permessage-deflate accepted" } else { "" },
+        if deflate { format!(", permessage-deflate accepted ({})", args.deflate_policy) } else { String::new() },
         if args.subprotocol.is_empty() { String::new() } else { format!(", subprotocols {:?}", args.subprotocol) },
     );
     let ctx = Arc::new(Ctx {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use wspc_io::tokio::WebSocket;
-use wspc_io::{Accept, Config, DeflateConfig, Message, Request};
+use wspc_io::{Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
 
 struct Opts {
     config: Config,
@@ -71,18 +71,20 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = None;
     let mut deflate = true;
+    let mut policy = DeflatePolicy::default();
     let mut subprotocol = None;
     let (mut cert, mut key) = (None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
             "--no-deflate" => deflate = false,
+            "--deflate-policy" => policy = args.next().unwrap_or_default().parse().expect("--deflate-policy"),
             "--subprotocol" => subprotocol = args.next(),
             "--cert" => cert = args.next(),
             "--key" => key = args.next(),
             _ if addr.is_none() => addr = Some(a),
             _ => {
-                eprintln!("usage: echo_server ADDR [--deflate|--no-deflate] [--subprotocol P] [--cert PEM --key PEM]");
+                eprintln!("usage: echo_server ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P] [--cert PEM --key PEM]");
                 std::process::exit(2);
             }
         }
@@ -90,7 +92,7 @@ async fn main() {
     let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
     // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
     // uncompressed text on a permessage-deflate connection.
-    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::default() });
+    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::policy(policy) });
     let config = Config::default().deflate_config(deflate);
     let tls = match (cert, key) {
         (Some(c), Some(k)) => {

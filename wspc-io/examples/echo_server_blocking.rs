@@ -9,21 +9,23 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use wspc_io::{blocking, Accept, Config, DeflateConfig, Message, Request};
+use wspc_io::{blocking, Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut addr = None;
     let mut deflate = true;
+    let mut policy = DeflatePolicy::default();
     let mut subprotocol: Option<String> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
             "--no-deflate" => deflate = false,
+            "--deflate-policy" => policy = args.next().unwrap_or_default().parse().expect("--deflate-policy"),
             "--subprotocol" => subprotocol = args.next(),
             _ if addr.is_none() => addr = Some(a),
             _ => {
-                eprintln!("usage: echo_server_blocking ADDR [--deflate|--no-deflate] [--subprotocol P]");
+                eprintln!("usage: echo_server_blocking ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P]");
                 std::process::exit(2);
             }
         }
@@ -31,7 +33,7 @@ fn main() {
     let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
     // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
     // uncompressed text on a permessage-deflate connection.
-    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::default() });
+    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::policy(policy) });
     let config = Config::default().deflate_config(deflate);
     let listener = TcpListener::bind(&addr).unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");

@@ -43,4 +43,4 @@ pub use http::{Accept, ClientOptions, Reject, Request, Response};
 pub use message::{CloseFrame, Message, Piece, PieceKind};
 pub use wspc;
 #[cfg(feature = "deflate")]
-pub use wspc::deflate::{DeflateConfig, DeflateOffer};
+pub use wspc::deflate::{DeflateConfig, DeflateOffer, DeflatePolicy};

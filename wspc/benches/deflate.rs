@@ -1,20 +1,31 @@
 //! permessage-deflate on a realistic JSON message stream: throughput of client → server
 //! (compress + frame + mask, then unmask + inflate + UTF-8 check) with and without
 //! compression, and the compression ratio on the wire (printed once per configuration).
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wspc::deflate::DeflateConfig;
+//!
+//! `--policies`: instead, for each server policy (and no deflate) and each corpus (the JSON
+//! events below, chat messages of 100-500 bytes), prints one JSON line per direction with
+//! the payload and wire bytes of one pass and the thread CPU time per message (compress +
+//! frame on one side, inflate + UTF-8 check on the other; the corpus repeated on one
+//! connection for at least 200 ms of CPU) over 7 interleaved rounds, against a client that
+//! offers what browsers offer (benches/run.sh --deflate-policies runs it).
+use criterion::{BenchmarkId, Criterion, Throughput};
+use wspc::deflate::{DeflateConfig, DeflateOffer, DeflatePolicy};
 use wspc::{Action, ActionQueue, BufferType, Config, Handle, Header, OwnedHeader};
 
-/// A deterministic stream of JSON events of the kind a market-data or telemetry feed sends:
-/// repeated keys, similar values, 200-700 bytes each.
-fn json_stream(n: usize) -> Vec<Vec<u8>> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut rnd = || {
+/// A deterministic pseudo-random sequence (xorshift64).
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x
-    };
+    }
+}
+
+/// A deterministic stream of JSON events of the kind a market-data or telemetry feed sends:
+/// repeated keys, similar values, 200-700 bytes each.
+fn json_stream(n: usize) -> Vec<Vec<u8>> {
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
     let symbols = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "DOT-USD", "XRP-USD"];
     (0..n)
         .map(|i| {
@@ -36,13 +47,46 @@ fn json_stream(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Chat messages of 100-500 bytes: a JSON envelope around a sentence of common words.
+fn chat_stream(n: usize) -> Vec<Vec<u8>> {
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
+    let words = [
+        "the", "a", "meeting", "is", "at", "three", "can", "you", "send", "me", "link", "thanks", "ok", "see",
+        "tomorrow", "build", "failed", "again", "on", "main", "I", "think", "we", "should", "ship", "it", "today",
+        "lunch", "anyone", "review", "my", "PR", "please", "looks", "good", "to", "merge", "after", "tests", "pass",
+    ];
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    (0..n)
+        .map(|i| {
+            let target = 100 + (rnd() % 401) as usize;
+            let mut m = format!(
+                "{{\"type\":\"message\",\"room\":\"general\",\"id\":{},\"user\":\"{}\",\"text\":\"",
+                50_000 + i,
+                users[(rnd() % 6) as usize]
+            );
+            while m.len() + 2 < target {
+                m.push_str(words[(rnd() % words.len() as u64) as usize]);
+                m.push(' ');
+            }
+            m.truncate(target - 2);
+            m.push_str("\"}");
+            m.into_bytes()
+        })
+        .collect()
+}
+
 fn pair(deflate: bool) -> (Handle, Handle) {
     let d = deflate.then(DeflateConfig::default);
-    let mut c = Handle::client(Config::client().receive_buffer_size(65536).unwrap().deflate(d.clone())).unwrap();
-    let mut s = Handle::server(
-        Config::server().receive_buffer_size(65536).unwrap().send_buffer_size(65536).unwrap().deflate(d),
-    )
-    .unwrap();
+    let c = Config::client().receive_buffer_size(65536).unwrap().deflate(d.clone());
+    let s = Config::server().receive_buffer_size(65536).unwrap().send_buffer_size(65536).unwrap().deflate(d);
+    let (c, s) = connect(c, s);
+    assert_eq!(c.deflate_params().is_some(), deflate);
+    (c, s)
+}
+
+fn connect(c: Config, s: Config) -> (Handle, Handle) {
+    let mut c = Handle::client(c).unwrap();
+    let mut s = Handle::server(s).unwrap();
     let mut req = c.begin_client_handshake(&[], &[], &[]).unwrap().to_vec();
     req.push(OwnedHeader { name: "Host".into(), value: "bench".into() });
     let rh: Vec<Header<'_>> = req.iter().map(OwnedHeader::as_header).collect();
@@ -50,11 +94,10 @@ fn pair(deflate: bool) -> (Handle, Handle) {
     let sh: Vec<Header<'_>> = resp.iter().map(OwnedHeader::as_header).collect();
     c.end_client_handshake(&sh).unwrap();
     s.end_server_handshake().unwrap();
-    assert_eq!(c.deflate_params().is_some(), deflate);
     (c, s)
 }
 
-/// Sends every message client → server; returns (payload bytes, wire bytes).
+/// Sends every message from `c` to `s` (either role); returns (payload bytes, wire bytes).
 fn run(c: &mut Handle, s: &mut Handle, msgs: &mut [Vec<u8>], wire: &mut Vec<u8>) -> (usize, usize) {
     let (mut payload, mut on_wire) = (0, 0);
     for m in msgs.iter_mut() {
@@ -131,5 +174,98 @@ fn bench(cr: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// A client offering what browsers offer, and a server with `policy` (`None`: no deflate).
+fn policy_pair(policy: Option<DeflatePolicy>) -> (Handle, Handle) {
+    let browser = DeflateConfig {
+        offers: vec![DeflateOffer { client_max_window_bits: Some(None), ..DeflateOffer::default() }],
+        ..DeflateConfig::policy(DeflatePolicy::BestRatio)
+    };
+    let c = Config::client().deflate(policy.map(|_| browser));
+    let s = Config::server().deflate(policy.map(DeflateConfig::policy));
+    connect(c, s)
+}
+
+fn corpus(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "json" => json_stream(500),
+        "chat" => chat_stream(1000),
+        _ => panic!("corpus is json or chat"),
+    }
+}
+
+fn policy_named(name: &str) -> Option<DeflatePolicy> {
+    (name != "none").then(|| name.parse().unwrap())
+}
+
+/// Streams `msgs` one way: `s2c` server → client, else client → server.
+fn stream(pair: &mut (Handle, Handle), s2c: bool, msgs: &mut [Vec<u8>], wire: &mut Vec<u8>) -> (usize, usize) {
+    let (c, s) = (&mut pair.0, &mut pair.1);
+    if s2c {
+        run(s, c, msgs, wire)
+    } else {
+        run(c, s, msgs, wire)
+    }
+}
+
+/// CPU time this thread has run, in nanoseconds (`/proc/thread-self/schedstat`): time spent
+/// waiting for a CPU on a loaded machine is not counted.
+fn thread_cpu_ns() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").expect("Linux schedstat");
+    s.split_whitespace().next().and_then(|v| v.parse().ok()).expect("schedstat's first field")
+}
+
+const ROUNDS: usize = 7;
+
+fn policies() {
+    let mut wire = Vec::with_capacity(1 << 16);
+    let configs = ["none", "lean", "balanced", "best-ratio"];
+    let mut cases = Vec::new();
+    for name in ["json", "chat"] {
+        for policy in configs {
+            for dir in ["s2c", "c2s"] {
+                cases.push((name, policy, dir, Vec::new(), (0, 0)));
+            }
+        }
+    }
+    // Rounds interleave the cases, so a busy spell of a shared machine hits them alike.
+    for _ in 0..ROUNDS {
+        for (name, policy, dir, times, bytes) in cases.iter_mut() {
+            let mut msgs = corpus(name);
+            let mut pair = policy_pair(policy_named(policy));
+            let s2c = *dir == "s2c";
+            // Warm-up: dedicated streams created, pools and buffers filled (same bytes each time).
+            stream(&mut pair, s2c, &mut msgs[..20], &mut wire);
+            let mut pair = policy_pair(policy_named(policy));
+            // The corpus again and again on the same connection for at least 200 ms of CPU:
+            // this clock may advance in scheduler ticks, so a measurement must last long.
+            let t0 = thread_cpu_ns();
+            *bytes = stream(&mut pair, s2c, &mut msgs, &mut wire);
+            let mut passes = 1;
+            while thread_cpu_ns() - t0 < 200_000_000 {
+                stream(&mut pair, s2c, &mut msgs, &mut wire);
+                passes += 1;
+            }
+            times.push((thread_cpu_ns() - t0) as f64 / (passes * msgs.len()) as f64);
+        }
+    }
+    for (name, policy, dir, mut times, (p, w)) in cases {
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{{\"policy\":\"{policy}\",\"corpus\":\"{name}\",\"dir\":\"{dir}\",\"messages\":{},\"payload\":{p},\"wire\":{w},\"cpu_ns_median\":{:.0},\"cpu_ns_min\":{:.0},\"cpu_ns_max\":{:.0},\"rounds\":{ROUNDS}}}",
+            corpus(name).len(),
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--policies") {
+        return policies();
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}

@@ -561,6 +561,10 @@ impl ReceiveHalf {
                 if ends_frame && self.frame.take().is_some_and(|f| f.fin) {
                     self.message = None;
                     self.utf8.reset();
+                    #[cfg(feature = "deflate")]
+                    if let Some(d) = self.inflate.as_mut() {
+                        d.release_output();
+                    }
                 }
                 if close {
                     self.close_received = true;

@@ -327,6 +327,10 @@ impl SendHalf {
         if let Some(k) = mask {
             apply_mask(&mut out[at..], k, 0);
         }
+        #[cfg(feature = "deflate")]
+        if let Some(d) = self.deflate.as_mut() {
+            d.release_output();
+        }
         self.shared.release_wire(WIRE_SEND);
         Ok(true)
     }
@@ -539,7 +543,13 @@ impl SendHalf {
                 }
                 None
             }
-            InFlight::Complete => self.op.take().map(|op| op.payload),
+            InFlight::Complete => {
+                #[cfg(feature = "deflate")]
+                if let Some(d) = self.deflate.as_mut() {
+                    d.release_output();
+                }
+                self.op.take().map(|op| op.payload)
+            }
         }
     }
 }

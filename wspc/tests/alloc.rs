@@ -255,14 +255,17 @@ fn sending_and_receiving_allocates_nothing() {
         "limits",
         usize::MAX,
     );
-    // permessage-deflate: zlib's state and the output vector are sized during the warm-up.
+    // permessage-deflate under each policy: dedicated zlib streams, the per-thread pool of
+    // streams and output buffers are filled during the warm-up.
     #[cfg(feature = "deflate")]
-    check(
-        Config::client().deflate(Some(wspc::deflate::DeflateConfig::default())),
-        Config::server().deflate(Some(wspc::deflate::DeflateConfig::default())),
-        "permessage-deflate",
-        8192, // zlib is slow in debug builds
-    );
+    for policy in wspc::deflate::DeflatePolicy::ALL {
+        check(
+            Config::client().deflate(Some(wspc::deflate::DeflateConfig::policy(policy))),
+            Config::server().deflate(Some(wspc::deflate::DeflateConfig::policy(policy))),
+            &format!("permessage-deflate, {policy}"),
+            8192, // zlib is slow in debug builds
+        );
+    }
 }
 
 #[test]

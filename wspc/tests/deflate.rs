@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use wspc::codec::frame::OpCode;
-use wspc::deflate::{DeflateConfig, DeflateOffer, DeflateParams};
+use wspc::deflate::{DeflateConfig, DeflateOffer, DeflateParams, DeflatePolicy};
 use wspc::hresult::E_INVALID_PROTOCOL_FORMAT;
 use wspc::{BufferType, Config, Error, Handle, OwnedHeader, ProtocolError};
 
@@ -46,11 +46,36 @@ const PARAMS_DEFAULT: DeflateParams = DeflateParams {
 
 #[test]
 fn negotiation() {
+    // The default policy (lean): neither side keeps its context.
     let (p, req, resp) = deflate_pair(Config::client().deflate(dc()), Config::server().deflate(dc()));
+    assert_eq!(
+        header(&req, "Sec-WebSocket-Extensions"),
+        Some(
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits, \
+             permessage-deflate; client_no_context_takeover; client_max_window_bits"
+        )
+    );
+    assert_eq!(
+        header(&resp, "Sec-WebSocket-Extensions"),
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+    );
+    let lean = DeflateParams { server_no_context_takeover: true, client_no_context_takeover: true, ..PARAMS_DEFAULT };
+    assert_eq!(p.c.h.deflate_params(), Some(&lean));
+    assert_eq!(p.s.h.deflate_params(), Some(&lean));
+    // Best ratio: both keep their context.
+    let best = || Some(DeflateConfig::policy(DeflatePolicy::BestRatio));
+    let (p, req, resp) = deflate_pair(Config::client().deflate(best()), Config::server().deflate(best()));
     assert_eq!(header(&req, "Sec-WebSocket-Extensions"), Some("permessage-deflate; client_max_window_bits"));
     assert_eq!(header(&resp, "Sec-WebSocket-Extensions"), Some("permessage-deflate"));
     assert_eq!(p.c.h.deflate_params(), Some(&PARAMS_DEFAULT));
     assert_eq!(p.s.h.deflate_params(), Some(&PARAMS_DEFAULT));
+    // A lean server asks a best-ratio client to reset its context although it did not offer to.
+    let (p, _, resp) = deflate_pair(Config::client().deflate(best()), Config::server().deflate(dc()));
+    assert_eq!(
+        header(&resp, "Sec-WebSocket-Extensions"),
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+    );
+    assert_eq!(p.c.h.deflate_params(), Some(&lean));
 
     // Only one side configured: no extension, plain frames.
     let (p, req, resp) = deflate_pair(Config::client().deflate(dc()), Config::server());
@@ -90,6 +115,13 @@ fn negotiation() {
 
 #[test]
 fn compressed_round_trips_both_ways() {
+    for policy in DeflatePolicy::ALL {
+        round_trips(policy);
+    }
+}
+
+fn round_trips(policy: DeflatePolicy) {
+    let dc = || Some(DeflateConfig::policy(policy));
     let (mut p, _, _) = deflate_pair(Config::client().deflate(dc()), Config::server().deflate(dc()));
     let msgs = vec![
         (BufferType::Utf8Message, json(10, 1)), // under the threshold: sent plain
@@ -114,7 +146,13 @@ fn compressed_round_trips_both_ways() {
 
 #[test]
 fn fragmented_compressed_sends_and_messages_larger_than_the_receive_buffer() {
-    let small = |c: Config| c.receive_buffer_size(256).unwrap().deflate(dc());
+    for policy in DeflatePolicy::ALL {
+        fragmented(policy);
+    }
+}
+
+fn fragmented(policy: DeflatePolicy) {
+    let small = |c: Config| c.receive_buffer_size(256).unwrap().deflate(Some(DeflateConfig::policy(policy)));
     let (mut p, _, _) = deflate_pair(small(Config::client()), small(Config::server()));
     let big = json(100_000, 7);
     for e in [&mut p.c, &mut p.s] {
@@ -179,8 +217,9 @@ fn repeated_sizes(c: Config, s: Config) -> (Vec<usize>, Vec<usize>) {
 
 #[test]
 fn context_takeover_on_and_off() {
-    // On (the default): repeats shrink to almost nothing.
-    let (c, s) = repeated_sizes(Config::client().deflate(dc()), Config::server().deflate(dc()));
+    // On (best ratio): repeats shrink to almost nothing.
+    let best = || Some(DeflateConfig::policy(DeflatePolicy::BestRatio));
+    let (c, s) = repeated_sizes(Config::client().deflate(best()), Config::server().deflate(best()));
     for sizes in [c, s] {
         assert!(sizes[1] < sizes[0] / 2 && sizes[2] < sizes[0] / 2, "{sizes:?}");
     }
@@ -198,9 +237,9 @@ fn context_takeover_on_and_off() {
     for sizes in [c, s] {
         assert!(sizes[0] == sizes[1] && sizes[1] == sizes[2], "{sizes:?}");
     }
-    // Off for the server only.
-    let s_off = DeflateConfig { server_no_context_takeover: true, ..DeflateConfig::default() };
-    let (c, s) = repeated_sizes(Config::client().deflate(dc()), Config::server().deflate(Some(s_off)));
+    // Off for the server only (a balanced server).
+    let balanced = Some(DeflateConfig::policy(DeflatePolicy::Balanced));
+    let (c, s) = repeated_sizes(Config::client().deflate(best()), Config::server().deflate(balanced));
     assert!(c[1] < c[0] / 2, "client keeps its context: {c:?}");
     assert!(s[0] == s[1] && s[1] == s[2], "server resets: {s:?}");
 }

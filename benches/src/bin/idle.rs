@@ -1,4 +1,4 @@
-//! `idle ADDR N [PATH] [--traffic BYTES]`: opens N WebSocket connections to ADDR from source
+//! `idle ADDR N [PATH] [--traffic BYTES] [--deflate]`: opens N WebSocket connections to ADDR from source
 //! addresses 127.0.0.2 to 127.0.0.9 in turn (so 10,000 connections do not exhaust one
 //! address's ephemeral ports), does the handshake on each (wspc's handshake headers, httparse
 //! for the response), prints `ready N (failed F)` and holds them idle until killed.
@@ -7,13 +7,20 @@
 //! `--traffic BYTES`: before going idle, each connection sends one binary message of BYTES
 //! bytes and reads its echo, so the server holds connections that are idle *after* traffic
 //! (the usual case) rather than connections that never carried a message.
+//!
+//! `--deflate`: offer permessage-deflate the way browsers do (`client_max_window_bits`) and
+//! fail unless the server accepts it; the `--traffic` message is then JSON text, compressed
+//! by the engine (`send_now`), and its echo is inflated here and compared.
 
 use socket2::{Domain, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use wspc::{Config, Handle, Header};
+use wspc::deflate::{DeflateConfig, DeflateOffer, DeflatePolicy};
+use wspc::{BufferType, Config, Handle, Header};
 
-fn open(addr: SocketAddr, i: usize, path: &str) -> Result<TcpStream, Box<dyn std::error::Error>> {
+type BoxError = Box<dyn std::error::Error>;
+
+fn open(addr: SocketAddr, i: usize, path: &str, deflate: bool) -> Result<(TcpStream, Handle), BoxError> {
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     if addr.ip().is_loopback() {
         let src = Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8);
@@ -22,7 +29,12 @@ fn open(addr: SocketAddr, i: usize, path: &str) -> Result<TcpStream, Box<dyn std
     sock.connect(&addr.into())?;
     let mut s: TcpStream = sock.into();
     s.set_nodelay(true)?;
-    let mut h = Handle::client(Config::client())?;
+    let mut config = Config::client();
+    if deflate {
+        let offers = vec![DeflateOffer { client_max_window_bits: Some(None), ..DeflateOffer::default() }];
+        config = config.deflate(Some(DeflateConfig { offers, ..DeflateConfig::policy(DeflatePolicy::BestRatio) }));
+    }
+    let mut h = Handle::client(config)?;
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
     for hdr in h.begin_client_handshake(&[], &[], &[])? {
         req.push_str(&format!("{}: {}\r\n", hdr.name, hdr.value));
@@ -45,7 +57,10 @@ fn open(addr: SocketAddr, i: usize, path: &str) -> Result<TcpStream, Box<dyn std
             }
             let hs: Vec<Header<'_>> = resp.headers.iter().map(|h| Header::new(h.name, h.value)).collect();
             h.end_client_handshake(&hs)?;
-            return Ok(s);
+            if deflate && h.deflate_params().is_none() {
+                return Err("the server did not accept permessage-deflate".into());
+            }
+            return Ok((s, h));
         }
         if have == buf.len() {
             return Err("response too long".into());
@@ -53,31 +68,39 @@ fn open(addr: SocketAddr, i: usize, path: &str) -> Result<TcpStream, Box<dyn std
     }
 }
 
-/// Sends one masked binary message of `size` bytes and reads the echo (checking it).
-fn echo_once(s: &mut TcpStream, size: usize, i: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let payload: Vec<u8> = (0..size).map(|j| (j + i) as u8).collect();
-    let key = [0x5a, 0xc3, (i >> 8) as u8, i as u8];
-    let mut frame = vec![0x82u8];
-    match size {
-        0..=125 => frame.push(0x80 | size as u8),
-        126..=0xffff => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(size as u16).to_be_bytes());
-        }
-        _ => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(size as u64).to_be_bytes());
-        }
+/// JSON text of `size` bytes, different for each connection.
+fn json(size: usize, i: usize) -> Vec<u8> {
+    let mut s = String::new();
+    let mut k = i;
+    while s.len() < size {
+        s.push_str(&format!("{{\"event\":\"tick\",\"conn\":{i},\"seq\":{k},\"price\":{}.{:02}}},", k * 37 % 1000, k % 100));
+        k += 1;
     }
-    frame.extend_from_slice(&key);
-    frame.extend(payload.iter().enumerate().map(|(j, b)| b ^ key[j % 4]));
+    s.truncate(size);
+    s.into_bytes()
+}
+
+/// Sends one message of `size` bytes (binary, or compressed JSON text with deflate) and reads
+/// the echo, checking it.
+fn echo_once(s: &mut TcpStream, h: &mut Handle, size: usize, i: usize) -> Result<(), BoxError> {
+    let deflate = h.deflate_params().is_some();
+    let (ty, payload) = if deflate {
+        (BufferType::Utf8Message, json(size, i))
+    } else {
+        (BufferType::BinaryMessage, (0..size).map(|j| (j + i) as u8).collect())
+    };
+    let mut frame = Vec::new();
+    if !h.send_now(ty, &payload, &mut frame)? {
+        return Err("send_now refused".into());
+    }
     s.write_all(&frame)?;
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h)?;
-    if h[0] != 0x82 || h[1] & 0x80 != 0 {
-        return Err(format!("unexpected echo header {h:02x?}").into());
+    let mut hd = [0u8; 2];
+    s.read_exact(&mut hd)?;
+    let opcode = if deflate { 0x81 } else { 0x82 };
+    if hd[0] & 0xbf != opcode || hd[1] & 0x80 != 0 {
+        return Err(format!("unexpected echo header {hd:02x?}").into());
     }
-    let len = match h[1] & 0x7f {
+    let len = match hd[1] & 0x7f {
         126 => {
             let mut b = [0u8; 2];
             s.read_exact(&mut b)?;
@@ -90,19 +113,38 @@ fn echo_once(s: &mut TcpStream, size: usize, i: usize) -> Result<(), Box<dyn std
         }
         n => n as usize,
     };
-    if len != size {
-        return Err(format!("echo of {len} bytes, sent {size}").into());
-    }
     let mut got = vec![0u8; len];
     s.read_exact(&mut got)?;
+    if hd[0] & 0x40 != 0 {
+        got = inflate(&got)?;
+    }
     if got != payload {
-        return Err("echo differs".into());
+        return Err(format!("echo differs ({} bytes, sent {size})", got.len()).into());
     }
     Ok(())
 }
 
+/// Inflates one permessage-deflate payload (RFC 7692 §7.2.2: append 00 00 ff ff).
+fn inflate(body: &[u8]) -> Result<Vec<u8>, BoxError> {
+    let mut d = flate2::Decompress::new(false);
+    let mut input = body.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(body.len() * 8 + 64);
+    loop {
+        let before = d.total_in();
+        d.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)?;
+        input.drain(..(d.total_in() - before) as usize);
+        if input.is_empty() {
+            return Ok(out);
+        }
+        out.reserve(out.capacity());
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let deflate = args.iter().any(|a| a == "--deflate");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--deflate").collect();
     let traffic_at = args.iter().position(|a| a == "--traffic");
     let traffic: Option<usize> =
         traffic_at.map(|i| args.get(i + 1).and_then(|v| v.parse().ok()).expect("--traffic takes a byte count"));
@@ -111,7 +153,7 @@ fn main() {
         None => args,
     };
     if args.len() < 3 {
-        eprintln!("usage: idle ADDR N [PATH] [--traffic BYTES]");
+        eprintln!("usage: idle ADDR N [PATH] [--traffic BYTES] [--deflate]");
         std::process::exit(2);
     }
     let addr: SocketAddr = args[1].parse().expect("ADDR must be ip:port");
@@ -120,9 +162,9 @@ fn main() {
     let mut held = Vec::with_capacity(n);
     let mut failed = 0;
     for i in 0..n {
-        match open(addr, i, path).and_then(|mut s| {
+        match open(addr, i, path, deflate).and_then(|(mut s, mut h)| {
             if let Some(size) = traffic {
-                echo_once(&mut s, size, i)?;
+                echo_once(&mut s, &mut h, size, i)?;
             }
             Ok(s)
         }) {
