@@ -269,6 +269,9 @@ pub(crate) fn codec_pair(
 pub struct Compressor {
     c: Compress,
     reset: bool,
+    /// The window (9-15) and level the stream is written with (after the 8-bit fallback).
+    pub(crate) bits: u8,
+    pub(crate) level: u32,
     threshold: usize,
     out: Vec<u8>,
     /// The message being sent is compressed (decided at its first frame).
@@ -276,17 +279,29 @@ pub struct Compressor {
 }
 
 impl Compressor {
-    fn new(level: u32, bits: u8, reset: bool, threshold: usize) -> Self {
+    pub(crate) fn new(level: u32, bits: u8, reset: bool, threshold: usize) -> Self {
         // zlib cannot produce a raw stream for an 8-bit window; stored blocks (level 0)
         // never refer back at all, so they are valid for any window.
         let (level, bits) = if bits < 9 { (0, 9) } else { (level.min(9), bits) };
         Self {
             c: Compress::new_with_window_bits(Compression::new(level), false, bits),
             reset,
+            bits,
+            level,
             threshold,
             out: Vec::new(),
             in_message: false,
         }
+    }
+
+    /// True when every message is compressed on its own (no context takeover).
+    pub(crate) fn resets(&self) -> bool {
+        self.reset
+    }
+
+    /// True when a whole message of `len` bytes would be compressed.
+    pub(crate) fn compresses(&self, len: usize) -> bool {
+        len >= self.threshold
     }
 
     pub(crate) fn output(&self) -> &[u8] {

@@ -183,6 +183,7 @@ pub mod handshake;
 mod recv;
 mod region;
 mod send;
+mod shared;
 mod types;
 
 pub use action::{Action, ActionToken, Payload, SendBuffers};
@@ -192,4 +193,7 @@ pub use handle::{get_action_all, ClientHandshakeResult, Handle};
 pub use handshake::{Header, OwnedHeader};
 pub use recv::{DirectPayload, DirectStatus, ReceiveHalf};
 pub use send::{SendBuffer, SendHalf};
+#[cfg(feature = "deflate")]
+pub use shared::SharedCompressor;
+pub use shared::{encode_message, SharedEncoding};
 pub use types::*;
