@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod autobahn;
 mod bench;
 mod connect;
+mod rooms;
 mod serve;
 
 /// wspc: tools around the wspc WebSocket engine.

@@ -5,6 +5,7 @@
 //! `write_bufs`/`wrote`.
 
 use crate::message::{CloseFrame, Message, Piece, PieceKind};
+use crate::pubsub::PreparedMessage;
 use crate::{Error, Result};
 use std::collections::VecDeque;
 use wspc::{Action, ActionQueue, ActionToken, BufferType, Handle, Role, SendBuffer};
@@ -63,12 +64,20 @@ fn out_ready(out: &mut Vec<u8>) -> &mut Vec<u8> {
     out
 }
 
+/// A frame written from memory outside the write buffer, after the buffer's bytes.
 struct Direct {
     ptr: *const u8,
     len: usize,
     pos: usize,
-    token: ActionToken,
-    total: usize,
+    owner: DirectOwner,
+}
+
+enum DirectOwner {
+    /// A payload the engine lends until its `SendToNetwork` action is completed.
+    Engine { token: ActionToken, total: usize },
+    /// A whole frame shared with other connections ([`PreparedMessage`]), between the
+    /// engine's `begin_shared` and `end_shared`.
+    Shared(#[allow(dead_code)] bytes::Bytes),
 }
 
 enum PendingRead {
@@ -338,6 +347,32 @@ impl Session {
         self.send_frame(ty, Some(SendBuffer::Data(data.into())))
     }
 
+    /// Queues a prepared message (the caller checked [`can_send`](Self::can_send)): its
+    /// shared frame is written as it is when the engine says this connection can take it
+    /// (see [`wspc::SharedEncoding`]), otherwise it is sent like any message.
+    pub(crate) fn send_prepared(&mut self, m: &PreparedMessage) -> Result<()> {
+        if let Some(e) = &self.write_error {
+            return Err(e.duplicate());
+        }
+        if self.close_sent {
+            return Err(Error::InvalidState("a close frame was already sent"));
+        }
+        let idle = !self.send_busy && self.control.is_empty() && self.direct.is_none();
+        let enc = self.handle.send_half().shared_encoding(m.payload().len());
+        if idle {
+            if let Some(frame) = m.frame(enc)? {
+                if self.handle.send_half().begin_shared()? {
+                    let (ptr, len) = (frame.as_ptr(), frame.len());
+                    self.direct = Some(Direct { ptr, len, pos: 0, owner: DirectOwner::Shared(frame) });
+                    return Ok(());
+                }
+            }
+        }
+        let mut v = self.take_buffer();
+        v.extend_from_slice(m.payload());
+        self.send_data(m.buffer_type(), v)
+    }
+
     /// Queues one frame of a fragmented message.
     pub(crate) fn send_fragment(&mut self, text: bool, data: Vec<u8>, last: bool) -> Result<()> {
         if self.close_sent {
@@ -436,7 +471,8 @@ impl Session {
                         for s in head {
                             out.extend_from_slice(s);
                         }
-                        self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
+                        let owner = DirectOwner::Engine { token, total };
+                        self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, owner });
                         return;
                     }
                     for s in slices {
@@ -461,7 +497,8 @@ impl Session {
         let a = &self.out[self.out_pos..];
         let b = match &self.direct {
             // SAFETY: the engine lends this buffer until the action is completed, which
-            // happens only in `wrote` once every byte went out.
+            // happens only in `wrote` once every byte went out; a shared frame is owned by
+            // the `Direct` itself (`Bytes` never moves its heap memory).
             Some(d) => unsafe { std::slice::from_raw_parts(d.ptr.add(d.pos), d.len - d.pos) },
             None => &[],
         };
@@ -480,8 +517,10 @@ impl Session {
         if let Some(d) = self.direct.as_mut() {
             d.pos += n.min(d.len - d.pos);
             if d.pos == d.len {
-                let d = self.direct.take().expect("checked");
-                self.handle.complete_action(d.token, d.total);
+                match self.direct.take().expect("checked").owner {
+                    DirectOwner::Engine { token, total } => self.handle.complete_action(token, total),
+                    DirectOwner::Shared(_) => self.handle.send_half().end_shared(true),
+                }
                 self.pump();
             }
         } else {
