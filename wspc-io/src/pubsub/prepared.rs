@@ -69,6 +69,12 @@ impl PreparedMessage {
         &self.plain
     }
 
+    /// How many compressed frames were made of it so far (one per window and level in use
+    /// among its subscribers that take one).
+    pub fn compressed_frames(&self) -> usize {
+        self.deflated.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// The frame a connection whose engine says `enc` writes (`None` for
     /// [`SharedEncoding::Own`]). A compressed frame is made at its first use.
     pub fn frame(&self, enc: SharedEncoding) -> Result<Option<Bytes>> {
