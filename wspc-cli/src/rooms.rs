@@ -10,8 +10,11 @@
 //! - Presence: the server sends text messages of the form
 //!   `{"wspc":"presence","event":E,"room":R,"who":ID,"here":N}` where E is `welcome`
 //!   (to the newcomer only, listing with `"members":[...]` who is in the room on this
-//!   server), `join` or `leave` (to the room, across servers). ID is `ADDRESS@NODE`; N
-//!   counts the room's members on the server that sent the event. Messages from clients
+//!   server, the newest [`PRESENCE_MAX`] of them), `join` or `leave` (to the room, across servers). ID is `ADDRESS@NODE`; N
+//!   counts the room's members on the server that sent the event. `join` and `leave` are
+//!   sent only while the room has at most [`PRESENCE_MAX`] members on the server where it
+//!   happens (every join in a room of N members is N deliveries: announcing each of 10,000
+//!   arrivals to everyone would be 50 million); the welcome is always sent. Messages from clients
 //!   are relayed as they are (a client could imitate these; they are informational).
 //! - A member's queue is bounded (wspc-io's defaults: 256 messages, 1 MiB); a member that
 //!   falls behind is closed with 1008 ("subscriber too slow").
@@ -22,6 +25,10 @@ use std::sync::{Arc, Mutex};
 use wspc_io::pubsub::redis::{RedisBroker, RedisOptions};
 use wspc_io::pubsub::{Delivery, Hub, PreparedMessage, Subscriber};
 use wspc_io::Message;
+
+/// Join and leave events are announced while a room has at most this many members on the
+/// server (see the module docs).
+pub const PRESENCE_MAX: usize = 256;
 
 /// The rooms of one server.
 pub struct Rooms {
@@ -79,14 +86,17 @@ impl Rooms {
         let who = format!("{peer}@{}", self.node);
         let mut sub = self.hub.subscriber();
         sub.subscribe(&room);
-        let members: Vec<String> = {
+        let (count, members): (usize, Vec<String>) = {
             let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
             let list = m.entry(room.clone()).or_default();
             list.push(who.clone());
-            list.clone()
+            // The newest first, at most PRESENCE_MAX of them ("here" gives the count).
+            (list.len(), list.iter().rev().take(PRESENCE_MAX).cloned().collect())
         };
         let welcome = Arc::new(self.presence("welcome", &room, &who, Some(&members)));
-        self.publish(&room, self.presence("join", &room, &who, None));
+        if count <= PRESENCE_MAX {
+            self.publish(&room, self.presence("join", &room, &who, None));
+        }
         Member { rooms: self.clone(), sub, room, who, welcome: Some(welcome) }
     }
 }
@@ -129,14 +139,18 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.sub.unsubscribe(&self.room);
-        {
+        let left = {
             let mut m = self.rooms.members.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(list) = m.get_mut(&self.room) {
-                list.retain(|w| *w != self.who);
-                if list.is_empty() {
-                    m.remove(&self.room);
-                }
+            let list = m.entry(self.room.clone()).or_default();
+            list.retain(|w| *w != self.who);
+            let n = list.len();
+            if n == 0 {
+                m.remove(&self.room);
             }
+            n
+        };
+        if left >= PRESENCE_MAX {
+            return;
         }
         let leave = self.rooms.presence("leave", &self.room, &self.who, None);
         self.rooms.publish(&self.room, leave);

@@ -64,20 +64,34 @@ fn out_ready(out: &mut Vec<u8>) -> &mut Vec<u8> {
     out
 }
 
-/// A frame written from memory outside the write buffer, after the buffer's bytes.
-struct Direct {
-    ptr: *const u8,
-    len: usize,
-    pos: usize,
-    owner: DirectOwner,
-}
-
-enum DirectOwner {
+/// A frame written from memory outside the write buffer, after the buffer's bytes; `pos`
+/// bytes of it are written. (Two variants of equal size, so that an idle connection's
+/// `Option<Direct>` is no larger than the lent buffer alone made it.)
+enum Direct {
     /// A payload the engine lends until its `SendToNetwork` action is completed.
-    Engine { token: ActionToken, total: usize },
+    Engine { ptr: *const u8, len: usize, pos: usize, token: ActionToken, total: usize },
     /// A whole frame shared with other connections ([`PreparedMessage`]), between the
     /// engine's `begin_shared` and `end_shared`.
-    Shared(#[allow(dead_code)] bytes::Bytes),
+    Shared { frame: bytes::Bytes, pos: usize },
+}
+
+impl Direct {
+    /// The bytes still to write.
+    fn rest(&self) -> &[u8] {
+        match self {
+            // SAFETY: the engine lends this buffer until the action is completed, which
+            // happens only in `wrote` once every byte went out.
+            Direct::Engine { ptr, len, pos, .. } => unsafe { std::slice::from_raw_parts(ptr.add(*pos), len - pos) },
+            Direct::Shared { frame, pos } => &frame[*pos..],
+        }
+    }
+
+    /// `n` more bytes were written (at most `rest().len()`).
+    fn advance(&mut self, n: usize) {
+        match self {
+            Direct::Engine { pos, .. } | Direct::Shared { pos, .. } => *pos += n,
+        }
+    }
 }
 
 enum PendingRead {
@@ -199,7 +213,7 @@ impl Session {
 
     /// Bytes waiting to be written.
     pub(crate) fn backlog(&self) -> usize {
-        self.out.len() - self.out_pos + self.direct.as_ref().map_or(0, |d| d.len - d.pos)
+        self.out.len() - self.out_pos + self.direct.as_ref().map_or(0, |d| d.rest().len())
     }
 
     /// True when the copied frames waiting to be written (automatic pongs and close replies,
@@ -362,8 +376,7 @@ impl Session {
         if idle {
             if let Some(frame) = m.frame(enc)? {
                 if self.handle.send_half().begin_shared()? {
-                    let (ptr, len) = (frame.as_ptr(), frame.len());
-                    self.direct = Some(Direct { ptr, len, pos: 0, owner: DirectOwner::Shared(frame) });
+                    self.direct = Some(Direct::Shared { frame, pos: 0 });
                     return Ok(());
                 }
             }
@@ -471,8 +484,8 @@ impl Session {
                         for s in head {
                             out.extend_from_slice(s);
                         }
-                        let owner = DirectOwner::Engine { token, total };
-                        self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, owner });
+                        self.direct =
+                            Some(Direct::Engine { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
                         return;
                     }
                     for s in slices {
@@ -495,13 +508,7 @@ impl Session {
     /// The bytes to write next, in order.
     pub(crate) fn write_bufs(&self) -> [&[u8]; 2] {
         let a = &self.out[self.out_pos..];
-        let b = match &self.direct {
-            // SAFETY: the engine lends this buffer until the action is completed, which
-            // happens only in `wrote` once every byte went out; a shared frame is owned by
-            // the `Direct` itself (`Bytes` never moves its heap memory).
-            Some(d) => unsafe { std::slice::from_raw_parts(d.ptr.add(d.pos), d.len - d.pos) },
-            None => &[],
-        };
+        let b = self.direct.as_ref().map_or(&[][..], Direct::rest);
         [a, b]
     }
 
@@ -515,11 +522,11 @@ impl Session {
             self.out_pos = 0;
         }
         if let Some(d) = self.direct.as_mut() {
-            d.pos += n.min(d.len - d.pos);
-            if d.pos == d.len {
-                match self.direct.take().expect("checked").owner {
-                    DirectOwner::Engine { token, total } => self.handle.complete_action(token, total),
-                    DirectOwner::Shared(_) => self.handle.send_half().end_shared(true),
+            d.advance(n.min(d.rest().len()));
+            if d.rest().is_empty() {
+                match self.direct.take().expect("checked") {
+                    Direct::Engine { token, total, .. } => self.handle.complete_action(token, total),
+                    Direct::Shared { .. } => self.handle.send_half().end_shared(true),
                 }
                 self.pump();
             }

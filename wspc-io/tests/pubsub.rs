@@ -97,9 +97,8 @@ async fn plain_and_compressing_subscribers_get_every_message_in_order() {
     for c in clients.iter_mut() {
         let mut got = Vec::new();
         while got.len() < sent.len() * 3 {
-            match c.recv().await.unwrap().unwrap() {
-                m @ (Message::Text(_) | Message::Binary(_)) => got.push(m),
-                _ => {}
+            if let m @ (Message::Text(_) | Message::Binary(_)) = c.recv().await.unwrap().unwrap() {
+                got.push(m);
             }
         }
         for (i, m) in sent.iter().enumerate() {
