@@ -5,7 +5,9 @@
 # others; `pubsub_load` (benches/src/bin/pubsub_load.rs) opens the subscribers and a
 # publisher that stays WINDOW messages ahead of the subscribers' average (no server queue
 # overflows). Server pinned to CPU 0, load to CPU 1; ROUNDS rounds, the servers taking turns
-# in each round; the section "Pub/sub fan-out" of BENCHMARKS.md is replaced with the
+# in each round: wspc-io (pubsub_wspc), uWebSockets' publish (benches/uws: a C++ server
+# built by benches/uws/build.sh from the sources in the crates.io crate libuwebsockets-sys,
+# not committed) and sockudo-ws's PubSub (pubsub_sockudo). The section "Pub/sub fan-out" of BENCHMARKS.md is replaced with the
 # median and the spread (min-max) of the rounds.
 #
 # Usage: benches/pubsub.sh [-r ROUNDS] [-d SECS] [-n SUBS] [-p PAYLOAD] [-w WINDOW] [-o FILE]
@@ -22,7 +24,7 @@ while getopts "r:d:n:p:w:o:h" opt; do
     case $opt in
         r) ROUNDS=$OPTARG ;; d) SECS=$OPTARG ;; n) SUBS=$OPTARG ;;
         p) PAYLOAD=$OPTARG ;; w) WINDOW=$OPTARG ;; o) OUT=$OPTARG ;;
-        *) sed -n '2,16p' "$0"; exit 2 ;;
+        *) sed -n '2,19p' "$0"; exit 2 ;;
     esac
 done
 log() { printf '[pubsub.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -33,10 +35,13 @@ need=$((SUBS + 200))
 B="$ROOT/benches/target/release"
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
     log "building the servers and the load (release)"
-    (cd benches && cargo build --release --quiet --bin pubsub_wspc --bin pubsub_load)
+    (cd benches && cargo build --release --quiet --bin pubsub_wspc --bin pubsub_sockudo --bin pubsub_load)
+    bash benches/uws/build.sh >&2 || log "uWebSockets did not build: left out"
 fi
-# name|command (the address is appended)
+# name|command (the address is appended); all three on one thread.
 SERVERS=("wspc-io (pubsub::Hub, tokio current-thread)|$B/pubsub_wspc")
+[ -x "$B/pubsub_uws" ] && SERVERS+=("uWebSockets (ws->publish, C++)|$B/pubsub_uws")
+[ -x "$B/pubsub_sockudo" ] && SERVERS+=("sockudo-ws 3.1 (pubsub::PubSub, tokio current-thread)|$B/pubsub_sockudo")
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -119,20 +119,11 @@ fn main() {
             opened += batch;
         }
         let mut publisher = open(&addr).await;
-        // A masked (zero key) text frame: FIN|text, MASK|len, key.
-        let mut frame = vec![0x81u8];
-        match payload {
-            0..=125 => frame.push(0x80 | payload as u8),
-            126..=65535 => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(payload as u16).to_be_bytes());
-            }
-            _ => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(payload as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&[0; 4]);
+        // A masked text frame (zero key: the payload goes as it is), header by the core.
+        let mut frame = vec![0u8; wspc::codec::frame::MAX_HEADER_LEN];
+        let text = wspc::codec::frame::OpCode::Text;
+        let h = wspc::codec::frame::encode_header(&mut frame, true, false, text, Some([0; 4]), payload as u64);
+        frame.truncate(h);
         frame.extend(std::iter::repeat_n(b'x', payload));
         tokio::time::sleep(Duration::from_millis(500)).await;
         let base = got.get();
