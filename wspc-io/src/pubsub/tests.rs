@@ -104,3 +104,21 @@ async fn recv_waits_for_a_publish() {
     assert_eq!(woke.load(Ordering::SeqCst), 1);
     t.await.unwrap();
 }
+
+#[test]
+fn unsubscribing_from_the_middle_keeps_the_others() {
+    let hub = Hub::new();
+    let mut subs: Vec<_> = (0..10).map(|_| hub.subscriber()).collect();
+    subs.iter_mut().for_each(|s| assert!(s.subscribe("t")));
+    for i in [3, 0, 9, 5] {
+        assert!(subs[i].unsubscribe("t"));
+        assert!(!subs[i].unsubscribe("t"));
+    }
+    assert!(subs[5].subscribe("t"), "again");
+    assert_eq!(hub.publish("t", msg("m"), None), 7);
+    for (i, s) in subs.iter_mut().enumerate() {
+        assert_eq!(s.try_recv().is_some(), ![3, 0, 9].contains(&i), "subscriber {i}");
+    }
+    drop(subs);
+    assert_eq!(hub.subscriber_count("t"), 0);
+}
