@@ -3,7 +3,9 @@
 # for a FRESH Debian 12 machine (run as root). Each step is skipped quickly when
 # already done, so running it on a warm machine costs ~1 s.
 #
-#   apt:  chromium, valgrind, pkg-config, python3-venv, clang + compiler-rt (sanitizers)
+#   apt:  chromium, valgrind, pkg-config, python3-venv, clang + compiler-rt (sanitizers),
+#         redis-server (the rooms tests start their own on a loopback port; the service
+#         the package may start is never used)
 #   .venv: kosoku + websockets, pinned in requirements-interop.txt
 #   node_modules: ws + playwright-core, pinned by package.json + package-lock.json (npm ci)
 #
@@ -21,7 +23,7 @@ export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=f
 
 # ---------------------------------------------------------------- apt packages
 APT_PKGS=(chromium valgrind pkg-config python3-venv clang llvm libclang-rt-14-dev
-          ca-certificates procps)
+          ca-certificates procps redis-server)
 # Node.js is on the rust machine image already; fall back to Debian's if missing.
 command -v node >/dev/null 2>&1 || APT_PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || APT_PKGS+=(npm)

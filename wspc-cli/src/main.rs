@@ -15,6 +15,7 @@ mod exec;
 mod meta;
 mod reconnect;
 mod relay;
+mod rooms;
 mod serve;
 mod tcp_bridge;
 

@@ -11,6 +11,7 @@
 //! Shutdown (Ctrl-C or SIGTERM): stop accepting, send close 1001 on every WebSocket, wait
 //! up to [`SHUTDOWN_GRACE`] for the close handshakes, exit 0.
 
+use crate::rooms::{Member, Rooms};
 use crate::BoxError;
 use clap::Args;
 use std::net::SocketAddr;
@@ -22,9 +23,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
+use wspc_io::pubsub::Delivery;
 use wspc_io::tokio::WebSocket;
 use wspc_io::{Accept, CloseFrame, Config, Message, Request};
 
@@ -59,9 +61,14 @@ pub struct ServeArgs {
     /// Address to listen on (`host:port`; port 0 picks a free port, printed in the "listening on" line).
     #[arg(default_value = "127.0.0.1:9001")]
     pub addr: String,
-    /// Chat mode: relay every message to every connected client (the sender included) instead of echoing it.
+    /// Chat mode: rooms by path (a message sent on /room/NAME goes to everyone connected to /room/NAME, the
+    /// sender included) instead of echoing it; presence messages announce who joins and leaves.
     #[arg(long)]
     pub broadcast: bool,
+    /// With --broadcast: share the rooms with every other `wspc serve --broadcast` joined to this Redis server
+    /// (redis://HOST:PORT). Reconnects on its own; local delivery goes on while Redis is away.
+    #[arg(long, value_name = "URL", requires = "broadcast")]
+    pub redis: Option<String>,
     /// PEM certificate chain: serve wss:// (and the page over https://). Needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -136,7 +143,7 @@ pub fn init_tracing() {
 struct Ctx {
     config: Config,
     subprotocols: Vec<String>,
-    broadcast: Option<broadcast::Sender<Arc<Message>>>,
+    rooms: Option<Arc<Rooms>>,
     relay: Option<crate::relay::Relay>,
 }
 
@@ -195,7 +202,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     let ctx = Arc::new(Ctx {
         config,
         subprotocols: args.subprotocol.clone(),
-        broadcast: args.broadcast.then(|| broadcast::channel(1024).0),
+        rooms: match args.broadcast {
+            true => Some(Rooms::new(args.redis.as_deref())?),
+            false => None,
+        },
         relay,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -364,7 +374,7 @@ where
                     info!("connected peer={peer} path={path} subprotocol={}", chosen.as_deref().unwrap_or("none"));
                     match (&ctx.relay, relayed) {
                         (Some(r), Some(p)) => r.run(p, ws, peer, &path, stop).await,
-                        _ => session(ws, peer, ctx, stop).await,
+                        _ => session(ws, peer, &path, ctx, stop).await,
                     }
                 }
                 Err(e) => warn!("handshake failed peer={peer}: {e}"),
@@ -404,22 +414,20 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, me
     .await;
 }
 
-/// Waits for the next broadcast message (forever when not in broadcast mode).
-async fn next_relayed(
-    rx: &mut Option<broadcast::Receiver<Arc<Message>>>,
-) -> Result<Arc<Message>, broadcast::error::RecvError> {
-    match rx {
-        Some(rx) => rx.recv().await,
+/// The next message for this connection's room (forever when not in broadcast mode).
+async fn next_relayed(member: &mut Option<Member>) -> Delivery {
+    match member {
+        Some(m) => m.next().await,
         None => std::future::pending().await,
     }
 }
 
 /// Echoes (or relays) messages until the close handshake, an error, or shutdown.
-async fn session<S>(mut ws: WebSocket<S>, peer: SocketAddr, ctx: &Ctx, mut stop: watch::Receiver<bool>)
+async fn session<S>(mut ws: WebSocket<S>, peer: SocketAddr, path: &str, ctx: &Ctx, mut stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut relayed = ctx.broadcast.as_ref().map(|tx| tx.subscribe());
+    let mut relayed = ctx.rooms.as_ref().map(|r| r.join(path, peer));
     let mut peer_close: Option<Option<CloseFrame>> = None;
     let mut error: Option<wspc_io::Error> = None;
     let mut shutdown = false;
@@ -430,23 +438,27 @@ where
                 let _ = ws.close(Some(CloseFrame::new(1001, "server shutting down"))).await;
                 break;
             }
-            r = next_relayed(&mut relayed) => match r {
-                Ok(m) => {
-                    if let Err(e) = ws.send(Message::clone(&m)).await {
-                        error = Some(e);
-                        break;
+            d = next_relayed(&mut relayed) => match d {
+                Delivery::Message(m) => {
+                    let member = relayed.as_ref().expect("deliveries come from a room");
+                    tokio::select! {
+                        r = ws.feed_prepared(&m) => if let Err(e) = r {
+                            error = Some(e);
+                            break;
+                        },
+                        // A peer that stopped reading: the write waits; its queue overflows.
+                        _ = member.overflowed() => {}
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    warn!("peer={peer} is too slow: {n} broadcast message(s) dropped for it");
+                Delivery::Overflow => {
+                    warn!("peer={peer} is too slow for its room: closing with 1008");
+                    let _ = ws.close(Some(CloseFrame::new(1008, "subscriber too slow"))).await;
+                    break;
                 }
-                Err(broadcast::error::RecvError::Closed) => relayed = None,
             },
             m = ws.recv() => match m {
-                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => match &ctx.broadcast {
-                    Some(tx) => {
-                        let _ = tx.send(Arc::new(m));
-                    }
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => match &relayed {
+                    Some(member) => member.publish(m),
                     // `feed` queues the echo; `recv` flushes before it waits for more.
                     None => {
                         if let Err(e) = ws.feed(m).await {

@@ -150,11 +150,11 @@ fn broadcast_reaches_every_client() {
     srv.wait_count("connected peer=", 3);
     clients[0].send_line("from A: héllo");
     for c in clients.iter_mut() {
-        assert_eq!(c.next_line(), "from A: héllo");
+        assert_eq!(c.next_chat_line(), "from A: héllo");
     }
     clients[2].send_line("from C");
     for c in clients.iter_mut() {
-        assert_eq!(c.next_line(), "from C");
+        assert_eq!(c.next_chat_line(), "from C");
     }
     for c in clients {
         let out = c.finish();

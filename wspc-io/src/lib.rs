@@ -9,6 +9,10 @@
 //!   `recv_piece`/`close`/`split`.
 //! - [`tokio`] (feature `tokio`): [`tokio::connect`], [`tokio::accept_with`],
 //!   [`tokio::WebSocket`]: `async fn send/recv`, `Stream` + `Sink`, split halves.
+//! - [`pubsub`]: topics ([`pubsub::Hub`], [`pubsub::Subscriber`]); a published message is
+//!   encoded once ([`pubsub::PreparedMessage`]) and its frame shared by every subscriber
+//!   that can take it; bounded queues per subscriber; [`pubsub::redis`] (feature `redis`)
+//!   shares topics between processes through Redis.
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
@@ -31,6 +35,7 @@ mod error;
 pub mod http;
 mod keepalive;
 mod message;
+pub mod pubsub;
 mod session;
 #[cfg(feature = "tls")]
 pub mod tls;

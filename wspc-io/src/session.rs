@@ -5,6 +5,7 @@
 //! `write_bufs`/`wrote`.
 
 use crate::message::{CloseFrame, Message, Piece, PieceKind};
+use crate::pubsub::PreparedMessage;
 use crate::{Error, Result};
 use std::collections::VecDeque;
 use wspc::{Action, ActionQueue, ActionToken, BufferType, Handle, Role, SendBuffer};
@@ -63,12 +64,34 @@ fn out_ready(out: &mut Vec<u8>) -> &mut Vec<u8> {
     out
 }
 
-struct Direct {
-    ptr: *const u8,
-    len: usize,
-    pos: usize,
-    token: ActionToken,
-    total: usize,
+/// A frame written from memory outside the write buffer, after the buffer's bytes; `pos`
+/// bytes of it are written. (Two variants of equal size, so that an idle connection's
+/// `Option<Direct>` is no larger than the lent buffer alone made it.)
+enum Direct {
+    /// A payload the engine lends until its `SendToNetwork` action is completed.
+    Engine { ptr: *const u8, len: usize, pos: usize, token: ActionToken, total: usize },
+    /// A whole frame shared with other connections ([`PreparedMessage`]), between the
+    /// engine's `begin_shared` and `end_shared`.
+    Shared { frame: bytes::Bytes, pos: usize },
+}
+
+impl Direct {
+    /// The bytes still to write.
+    fn rest(&self) -> &[u8] {
+        match self {
+            // SAFETY: the engine lends this buffer until the action is completed, which
+            // happens only in `wrote` once every byte went out.
+            Direct::Engine { ptr, len, pos, .. } => unsafe { std::slice::from_raw_parts(ptr.add(*pos), len - pos) },
+            Direct::Shared { frame, pos } => &frame[*pos..],
+        }
+    }
+
+    /// `n` more bytes were written (at most `rest().len()`).
+    fn advance(&mut self, n: usize) {
+        match self {
+            Direct::Engine { pos, .. } | Direct::Shared { pos, .. } => *pos += n,
+        }
+    }
 }
 
 enum PendingRead {
@@ -199,7 +222,7 @@ impl Session {
     /// Bytes waiting to be written.
     pub(crate) fn backlog(&self) -> usize {
         self.out.len() - self.out_pos
-            + self.direct.as_ref().map_or(0, |d| d.len - d.pos)
+            + self.direct.as_ref().map_or(0, |d| d.rest().len())
             + self.behind_direct.as_ref().map_or(0, |b| b.len())
     }
 
@@ -348,6 +371,31 @@ impl Session {
         self.send_frame(ty, Some(SendBuffer::Data(data.into())))
     }
 
+    /// Queues a prepared message (the caller checked [`can_send`](Self::can_send)): its
+    /// shared frame is written as it is when the engine says this connection can take it
+    /// (see [`wspc::SharedEncoding`]), otherwise it is sent like any message.
+    pub(crate) fn send_prepared(&mut self, m: &PreparedMessage) -> Result<()> {
+        if let Some(e) = &self.write_error {
+            return Err(e.duplicate());
+        }
+        if self.close_sent {
+            return Err(Error::InvalidState("a close frame was already sent"));
+        }
+        let idle = !self.send_busy && self.control.is_empty() && self.direct.is_none();
+        let enc = self.handle.send_half().shared_encoding(m.payload().len());
+        if idle {
+            if let Some(frame) = m.frame(enc)? {
+                if self.handle.send_half().begin_shared()? {
+                    self.direct = Some(Direct::Shared { frame, pos: 0 });
+                    return Ok(());
+                }
+            }
+        }
+        let mut v = self.take_buffer();
+        v.extend_from_slice(m.payload());
+        self.send_data(m.buffer_type(), v)
+    }
+
     /// Queues one frame of a fragmented message.
     pub(crate) fn send_fragment(&mut self, text: bool, data: Vec<u8>, last: bool) -> Result<()> {
         if self.close_sent {
@@ -446,7 +494,8 @@ impl Session {
                         for s in head {
                             out.extend_from_slice(s);
                         }
-                        self.direct = Some(Direct { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
+                        self.direct =
+                            Some(Direct::Engine { ptr: last.as_ptr(), len: last.len(), pos: 0, token, total });
                         return;
                     }
                     for s in slices {
@@ -469,12 +518,7 @@ impl Session {
     /// The bytes to write next, in order.
     pub(crate) fn write_bufs(&self) -> [&[u8]; 2] {
         let a = &self.out[self.out_pos..];
-        let b = match &self.direct {
-            // SAFETY: the engine lends this buffer until the action is completed, which
-            // happens only in `wrote` once every byte went out.
-            Some(d) => unsafe { std::slice::from_raw_parts(d.ptr.add(d.pos), d.len - d.pos) },
-            None => &[],
-        };
+        let b = self.direct.as_ref().map_or(&[][..], Direct::rest);
         [a, b]
     }
 
@@ -488,13 +532,16 @@ impl Session {
             self.out_pos = 0;
         }
         if let Some(d) = self.direct.as_mut() {
-            d.pos += n.min(d.len - d.pos);
-            if d.pos == d.len {
+            d.advance(n.min(d.rest().len()));
+            if d.rest().is_empty() {
                 let d = self.direct.take().expect("checked");
                 if let Some(pongs) = self.behind_direct.take() {
                     out_ready(&mut self.out).extend_from_slice(&pongs);
                 }
-                self.handle.complete_action(d.token, d.total);
+                match d {
+                    Direct::Engine { token, total, .. } => self.handle.complete_action(token, total),
+                    Direct::Shared { .. } => self.handle.send_half().end_shared(true),
+                }
                 self.pump();
             }
         } else {

@@ -22,6 +22,7 @@
 use crate::http::{self, Accept, ClientOptions, Reject, Request, Response, ServerStep, Target};
 use crate::keepalive::{earliest, KeepaliveState, Tick};
 use crate::message::{CloseFrame, Message, Piece};
+use crate::pubsub::PreparedMessage;
 use crate::session::{RecvStep, Session};
 use crate::{Config, Error, Result};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -644,6 +645,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         })
     }
 
+    /// Queues a published message (waiting while the write buffer is full), in order
+    /// with this connection's other frames: its shared frame is written as it is when the
+    /// connection's settings allow it (no copy, no encoding), otherwise the payload is sent
+    /// like [`feed`](Self::feed)'s. See [`crate::pubsub`].
+    pub fn feed_prepared<'a>(&'a mut self, msg: &'a PreparedMessage) -> impl Future<Output = Result<()>> + 'a {
+        poll_fn(move |cx| {
+            ready!(self.inner.poll_ready(cx))?;
+            Poll::Ready(self.inner.s.send_prepared(msg))
+        })
+    }
+
     /// Sends one frame of a fragmented message (`last` ends it); flushes.
     pub async fn send_fragment(&mut self, text: bool, data: Vec<u8>, last: bool) -> Result<()> {
         poll_fn(|cx| self.inner.poll_ready(cx)).await?;
@@ -830,6 +842,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
             self.shared.with(1, cx, |i, cx| {
                 ready!(i.poll_ready(cx))?;
                 Poll::Ready(i.s.send(msg.take().expect("sent once")))
+            })
+        })
+        .await
+    }
+
+    /// Queues a published message (see [`WebSocket::feed_prepared`]).
+    pub async fn feed_prepared(&mut self, msg: &PreparedMessage) -> Result<()> {
+        poll_fn(|cx| {
+            self.shared.with(1, cx, |i, cx| {
+                ready!(i.poll_ready(cx))?;
+                Poll::Ready(i.s.send_prepared(msg))
             })
         })
         .await

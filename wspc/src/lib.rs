@@ -202,6 +202,7 @@ pub mod handshake;
 mod recv;
 mod region;
 mod send;
+mod shared;
 mod types;
 
 pub use action::{Action, ActionToken, Payload, SendBuffers};
@@ -211,4 +212,7 @@ pub use handle::{get_action_all, ClientHandshakeResult, Handle};
 pub use handshake::{Header, OwnedHeader};
 pub use recv::{DirectPayload, DirectStatus, ReceiveHalf};
 pub use send::{SendBuffer, SendHalf};
+#[cfg(feature = "deflate")]
+pub use shared::SharedCompressor;
+pub use shared::{encode_message, SharedEncoding};
 pub use types::*;

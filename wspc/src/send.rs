@@ -90,15 +90,15 @@ enum InFlight {
 /// while a [`ReceiveHalf`](crate::ReceiveHalf) is used from another.
 pub struct SendHalf {
     pub(crate) shared: Arc<Shared>,
-    role: Role,
+    pub(crate) role: Role,
     zero_mask: bool,
     buf: Region,
     keys: MaskKeys,
     seq: u32,
     op: Option<SendOp>,
     in_flight: Option<InFlight>,
-    message: Option<bool>,
-    close_sent: bool,
+    pub(crate) message: Option<bool>,
+    pub(crate) close_sent: bool,
     pub(crate) deflate: Deflater,
 }
 
@@ -151,7 +151,7 @@ impl SendHalf {
     }
 
     /// Refusals common to every send: aborted, cut wire, a send already pending.
-    fn check_idle(&self) -> Result<()> {
+    pub(crate) fn check_idle(&self) -> Result<()> {
         if self.shared.is_aborted() {
             return Err(Misuse::Aborted.into());
         }

@@ -166,6 +166,11 @@ impl Server {
         self.addr.rsplit(':').next().unwrap().parse().unwrap()
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -263,6 +268,16 @@ impl Client {
         let w = self.stdin.as_mut().expect("stdin open");
         w.write_all(format!("{s}\n").as_bytes()).unwrap();
         w.flush().unwrap();
+    }
+
+    /// The next line printed that is not a room's presence message.
+    pub fn next_chat_line(&mut self) -> String {
+        loop {
+            let l = self.next_line();
+            if !l.starts_with("{\"wspc\":\"presence\"") {
+                return l;
+            }
+        }
     }
 
     /// The next line printed (10 s at most).

@@ -43,6 +43,26 @@ impl Compressor {
         &self.out
     }
 
+    /// The window (9-15, after the 8-bit fallback) the stream is written with.
+    pub(crate) fn window_bits(&self) -> u8 {
+        self.key.window_bits
+    }
+
+    /// The compression level (after the 8-bit fallback).
+    pub(crate) fn level(&self) -> u32 {
+        self.key.level
+    }
+
+    /// True when every message is compressed on its own (no context takeover).
+    pub(crate) fn resets(&self) -> bool {
+        self.pooled
+    }
+
+    /// True when a whole message of `len` bytes would be compressed.
+    pub(crate) fn compresses(&self, len: usize) -> bool {
+        len >= self.threshold
+    }
+
     /// Compresses one send. Returns (RSV1, body is the compressed output). The output stays
     /// valid until [`release_output`](Self::release_output).
     pub(crate) fn compress(&mut self, data: &[u8], first: bool, fin: bool) -> Result<(bool, bool)> {
