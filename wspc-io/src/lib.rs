@@ -9,6 +9,8 @@
 //!   `recv_piece`/`close`/`split`.
 //! - [`tokio`] (feature `tokio`): [`tokio::connect`], [`tokio::accept_with`],
 //!   [`tokio::WebSocket`]: `async fn send/recv`, `Stream` + `Sink`, split halves.
+//! - [`h2`] (feature `http2`): WebSockets over HTTP/2 (RFC 8441 extended CONNECT), server
+//!   and client, as the same [`tokio::WebSocket`] type over an HTTP/2 stream.
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
@@ -28,6 +30,8 @@
 pub mod blocking;
 mod config;
 mod error;
+#[cfg(feature = "http2")]
+pub mod h2;
 pub mod http;
 mod keepalive;
 mod message;
