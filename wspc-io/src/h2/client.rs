@@ -35,7 +35,12 @@ impl H2Connection {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, mut conn) = h2::client::Builder::new().handshake::<_, Bytes>(io).await.map_err(h2_err)?;
+        let (send, mut conn) = h2::client::Builder::new()
+            .initial_window_size(super::STREAM_WINDOW)
+            .initial_connection_window_size(super::CONNECTION_WINDOW)
+            .handshake::<_, Bytes>(io)
+            .await
+            .map_err(h2_err)?;
         let mut ping = conn.ping_pong().ok_or(Error::InvalidState("HTTP/2 ping already taken"))?;
         tokio::spawn(async move {
             let _ = conn.await;

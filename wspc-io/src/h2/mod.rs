@@ -27,6 +27,13 @@
 //!   times as wanted (each WebSocket is a stream of the one connection);
 //!   [`connect_with`] prefers HTTP/2 and falls back to an HTTP/1.1 upgrade.
 //!
+//! Flow-control windows (both sides): [`STREAM_WINDOW`] per stream and
+//! [`CONNECTION_WINDOW`] per connection. The connection window is shared by all streams,
+//! so bytes a stalled WebSocket has not consumed count against it: with these values, 32
+//! WebSockets that all stop reading are needed to stall the others, and a connection
+//! buffers at most [`CONNECTION_WINDOW`] bytes received and not yet consumed. A server
+//! connection allows [`MAX_STREAMS`] concurrent streams.
+//!
 //! Decisions: a write copies the bytes into the HTTP/2 frame buffer (the `h2` crate owns
 //! what it queues); `ws://` URLs are not tried over cleartext HTTP/2 (browsers do not
 //! either): [`connect_with`] uses HTTP/1.1 for them.
@@ -38,6 +45,14 @@ mod stream;
 pub use client::{client_config_h2, connect_with, H2Connection, Transport};
 pub use server::{HttpRequest, Incoming, ServerConnection, WebSocketRequest};
 pub use stream::H2Stream;
+
+/// The receive window of each stream (bytes the peer may send before the WebSocket
+/// consumes them): 256 KiB.
+pub const STREAM_WINDOW: u32 = 256 << 10;
+/// The receive window of a connection, shared by its streams: 8 MiB.
+pub const CONNECTION_WINDOW: u32 = 8 << 20;
+/// The concurrent streams a server connection allows: 256.
+pub const MAX_STREAMS: u32 = 256;
 
 /// A server TLS configuration offering `h2` and `http/1.1` by ALPN (in that order of
 /// preference), from one that may offer only `http/1.1`.

@@ -36,7 +36,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> ServerConnection<IO> {
     /// Runs the HTTP/2 preface and advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
     pub async fn handshake(io: IO) -> Result<Self> {
         let mut b = h2::server::Builder::new();
-        b.enable_connect_protocol();
+        b.enable_connect_protocol()
+            .initial_window_size(super::STREAM_WINDOW)
+            .initial_connection_window_size(super::CONNECTION_WINDOW)
+            .max_concurrent_streams(super::MAX_STREAMS);
         Ok(Self { conn: b.handshake(io).await.map_err(h2_err)? })
     }
 

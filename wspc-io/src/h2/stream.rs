@@ -18,8 +18,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// - Writing reserves send capacity first and writes no more than was granted, so a peer
 ///   that stops reading makes writes on this stream wait, not buffer without bound.
 /// - Shutting down the write direction ends the stream (`END_STREAM`); a reset of the
-///   stream by the peer is an error (`ConnectionReset`) that aborts the WebSocket;
-///   dropping an `H2Stream` whose stream is not finished resets it (`CANCEL`).
+///   stream by the peer is an error (`ConnectionReset`) that aborts the WebSocket.
+/// - Dropping an `H2Stream` ends its write direction as a dropped TCP socket does (a FIN
+///   after the bytes already written): `END_STREAM` after the queued DATA. The `h2` crate
+///   then resets the stream if the peer's direction is still open (on a server with
+///   `NO_ERROR`, which keeps the queued DATA, so a WebSocket that ends right after its close
+///   frame is written, for instance on a limit, still delivers it).
 #[derive(Debug)]
 pub struct H2Stream {
     send: SendStream<Bytes>,
@@ -37,6 +41,14 @@ impl H2Stream {
     /// The HTTP/2 stream identifier.
     pub fn stream_id(&self) -> u32 {
         self.send.stream_id().into()
+    }
+}
+
+impl Drop for H2Stream {
+    fn drop(&mut self) {
+        if !self.write_done {
+            let _ = self.send.send_data(Bytes::new(), true);
+        }
     }
 }
 
