@@ -16,6 +16,7 @@ mod meta;
 mod reconnect;
 mod relay;
 mod serve;
+mod serve_h2;
 mod tcp_bridge;
 
 /// wspc: tools around the wspc WebSocket engine.

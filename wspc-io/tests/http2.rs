@@ -100,7 +100,7 @@ fn opts(s: &Server) -> ClientOptions {
 }
 
 async fn h2_connection(s: &Server) -> H2Connection {
-    let (ws, _, conn) = wh2::connect_with(&format!("wss://localhost:{}/first", s.port), &opts(s)).await.unwrap();
+    let (ws, _, conn) = wh2::connect_with(&format!("wss://localhost:{}/first", s.port), &opts(s), true).await.unwrap();
     assert!(ws.get_ref().is_http2());
     drop(ws);
     conn.expect("an HTTP/2 connection")
@@ -233,7 +233,7 @@ async fn limits_apply_over_http2_as_over_http1() {
 async fn connect_falls_back_to_http1_without_h2() {
     let s = server(false, Config::default()).await;
     let (mut ws, resp, conn) =
-        wh2::connect_with(&format!("wss://localhost:{}/plain", s.port), &opts(&s)).await.unwrap();
+        wh2::connect_with(&format!("wss://localhost:{}/plain", s.port), &opts(&s), true).await.unwrap();
     assert!(conn.is_none());
     assert_eq!(resp.status, 101);
     assert!(!ws.get_ref().is_http2());

@@ -171,12 +171,16 @@ pub fn client_config_h2(opts: &ClientOptions) -> Arc<rustls::ClientConfig> {
 /// setting is absent, or the URL is `ws://`) with an HTTP/1.1 upgrade, on a new connection
 /// when the first was HTTP/2. Returns the connection handle too when HTTP/2 was used, to
 /// open more WebSockets on it.
+///
+/// With `prefer_http2` false, this is [`crate::tokio::connect_with`] (HTTP/1.1 only), with
+/// the same return type.
 pub async fn connect_with(
     url: &str,
     opts: &ClientOptions,
+    prefer_http2: bool,
 ) -> Result<(WebSocket<Transport>, Response, Option<H2Connection>)> {
     let target = Target::parse(url)?;
-    if target.tls {
+    if target.tls && prefer_http2 {
         let fut = async {
             let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
             tcp.set_nodelay(true)?;
