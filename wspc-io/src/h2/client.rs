@@ -130,6 +130,13 @@ impl Transport {
     }
 }
 
+impl WebSocket<H2Stream> {
+    /// The same WebSocket as a [`Transport`] one (to keep WebSockets of both kinds together).
+    pub fn into_transport(self) -> WebSocket<Transport> {
+        self.map_io(Transport::H2)
+    }
+}
+
 macro_rules! each {
     ($self:ident, $s:ident => $e:expr) => {
         match $self.get_mut() {
