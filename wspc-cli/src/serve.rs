@@ -67,7 +67,8 @@ pub struct ServeArgs {
     /// Chat mode: relay every message to every connected client (the sender included) instead of echoing it.
     #[arg(long)]
     pub broadcast: bool,
-    /// PEM certificate chain: serve wss:// (and the page over https://). Needs --tls-key.
+    /// PEM certificate chain: serve wss:// (and the page over https://), offering HTTP/2 and HTTP/1.1 by
+    /// ALPN; over HTTP/2, WebSockets come as RFC 8441 extended CONNECT streams. Needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
