@@ -81,7 +81,16 @@ async fn server(h2: bool, config: Config) -> Server {
                 while let Some(Ok(inc)) = conn.accept().await {
                     match inc {
                         Incoming::WebSocket(r) => {
+                            let mute = r.target() == "/mute";
                             if let Ok(ws) = r.accept_with(&config, handler) {
+                                if mute {
+                                    // Never reads, so never answers a close.
+                                    tokio::spawn(async move {
+                                        tokio::time::sleep(Duration::from_secs(30)).await;
+                                        drop(ws);
+                                    });
+                                    continue;
+                                }
                                 c2.fetch_add(1, Ordering::SeqCst);
                                 tokio::spawn(echo(ws, ab.clone()));
                             }
@@ -277,4 +286,63 @@ async fn a_reset_stream_aborts_the_websocket() {
         assert!(t.elapsed() < Duration::from_secs(5), "the server's WebSocket did not end with an error");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn keepalive_and_close_timeout_work_over_http2() {
+    // A client that never reads does not answer pings: the server's keepalive ends it.
+    let s = server(true, Config::default().keepalive(Duration::from_millis(100), Duration::from_millis(200))).await;
+    let conn = h2_connection(&s).await;
+    let (_silent, _) = conn.open_websocket("/silent", &opts(&s)).await.unwrap();
+    let t = Instant::now();
+    while s.aborted.load(Ordering::SeqCst) == 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "the keepalive did not end the silent WebSocket");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A close the peer never answers ends after the close timeout.
+    let s = server(true, Config::default()).await;
+    let conn = h2_connection(&s).await;
+    let cfg = Config::default().close_timeout(Duration::from_millis(300));
+    let (mut ws, _) = conn.open_websocket("/mute", &opts(&s).config(cfg)).await.unwrap();
+    let t = Instant::now();
+    let _ = ws.close(None).await;
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "close took {took:?}");
+}
+
+#[tokio::test]
+async fn connect_falls_back_when_h2_lacks_the_setting() {
+    // An HTTP/2 server without SETTINGS_ENABLE_CONNECT_PROTOCOL (the h2 crate's default), and
+    // HTTP/1.1 WebSockets for connections that did not choose h2.
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
+    let base = tls::server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let acceptor = wspc_io::tokio::tls_acceptor(wh2::server_config_h2(&base));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = l.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let tls = acceptor.accept(tcp).await.unwrap();
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let mut conn = h2::server::handshake(tls).await.unwrap();
+                    while let Some(Ok((_, mut respond))) = conn.accept().await {
+                        let resp = http::Response::builder().status(404).body(()).unwrap();
+                        let _ = respond.send_response(resp, true);
+                    }
+                } else if let Ok(ws) = wspc_io::tokio::accept(tls).await {
+                    echo(ws, Arc::new(AtomicUsize::new(0))).await;
+                }
+            });
+        }
+    });
+    let o = ClientOptions::default().tls(tls::client_config_with_ca(cert.as_bytes()).unwrap());
+    let (mut ws, resp, conn) = wh2::connect_with(&format!("wss://localhost:{port}/"), &o, true).await.unwrap();
+    assert!(conn.is_none() && !ws.get_ref().is_http2());
+    assert_eq!(resp.status, 101);
+    ws.send(Message::text("fallback")).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("fallback"));
+    ws.close(None).await.unwrap();
 }
