@@ -50,15 +50,21 @@ where
     }
 }
 
-/// An echo server; `h2` false: ALPN offers only http/1.1.
-async fn server(h2: bool, config: Config) -> Server {
+/// A TLS listener with a fresh certificate for localhost (ALPN: h2 and http/1.1, or only
+/// http/1.1): the listener, its port, the acceptor and the certificate's PEM.
+async fn tls_listener(h2: bool) -> (TcpListener, u16, tokio_rustls::TlsAcceptor, String) {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
     let base = tls::server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
     let cfg = if h2 { wh2::server_config_h2(&base) } else { base };
-    let acceptor = wspc_io::tokio::tls_acceptor(cfg);
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
+    (l, port, wspc_io::tokio::tls_acceptor(cfg), cert)
+}
+
+/// An echo server; `h2` false: ALPN offers only http/1.1.
+async fn server(h2: bool, config: Config) -> Server {
+    let (l, port, acceptor, cert) = tls_listener(h2).await;
     let (n2, n1) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (c2, c1) = (n2.clone(), n1.clone());
     let aborted = Arc::new(AtomicUsize::new(0));
@@ -314,12 +320,7 @@ async fn keepalive_and_close_timeout_work_over_http2() {
 async fn connect_falls_back_when_h2_lacks_the_setting() {
     // An HTTP/2 server without SETTINGS_ENABLE_CONNECT_PROTOCOL (the h2 crate's default), and
     // HTTP/1.1 WebSockets for connections that did not choose h2.
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
-    let base = tls::server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
-    let acceptor = wspc_io::tokio::tls_acceptor(wh2::server_config_h2(&base));
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
+    let (l, port, acceptor, cert) = tls_listener(true).await;
     tokio::spawn(async move {
         loop {
             let (tcp, _) = l.accept().await.unwrap();
