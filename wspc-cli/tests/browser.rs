@@ -147,4 +147,12 @@ fn websocket_over_http2_in_headless_chromium() {
     srv.wait_log("connected peer=", "via=h2 (extended CONNECT, stream");
     srv.wait_log("closed peer=", "code=4001");
     assert!(!srv.log().contains("via=http/1.1"), "a WebSocket came over HTTP/1.1:\n{all}");
+    // On the page's own connection: the same peer address (client port) for both.
+    let log = srv.log();
+    let peer_of = |needle: &str| {
+        let line = log.lines().find(|l| l.contains(needle)).unwrap_or_default();
+        line.split_whitespace().find(|w| w.starts_with("peer=")).map(str::to_string)
+    };
+    let page = peer_of("GET / 200 via=h2");
+    assert!(page.is_some() && page == peer_of("via=h2 (extended CONNECT"), "not the page's connection:\n{all}");
 }

@@ -34,8 +34,8 @@
 //! buffers at most [`CONNECTION_WINDOW`] bytes received and not yet consumed. A server
 //! connection allows [`MAX_STREAMS`] concurrent streams.
 //!
-//! Decisions: a write copies the bytes into the HTTP/2 frame buffer (the `h2` crate owns
-//! what it queues); `ws://` URLs are not tried over cleartext HTTP/2 (browsers do not
+//! Decisions: a write copies the bytes into a per-stream buffer whose slices the `h2` crate
+//! queues (it owns what it queues); the buffer's storage is reused once they are sent; `ws://` URLs are not tried over cleartext HTTP/2 (browsers do not
 //! either): [`connect_with`] uses HTTP/1.1 for them.
 
 mod client;

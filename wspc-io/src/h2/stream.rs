@@ -1,7 +1,7 @@
 //! One HTTP/2 stream as a byte stream (`AsyncRead + AsyncWrite`), with HTTP/2 flow control
 //! as the back-pressure in both directions.
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use h2::{RecvStream, SendStream};
 use std::io;
 use std::pin::Pin;
@@ -29,13 +29,17 @@ pub struct H2Stream {
     send: SendStream<Bytes>,
     recv: RecvStream,
     pending: Bytes,
+    /// What was written goes to `h2` as frozen slices of this buffer; once `h2` has sent
+    /// (and dropped) them, `reserve` takes the storage back, so steady writes do not
+    /// allocate.
+    wbuf: BytesMut,
     read_done: bool,
     write_done: bool,
 }
 
 impl H2Stream {
     pub(crate) fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
-        Self { send, recv, pending: Bytes::new(), read_done: false, write_done: false }
+        Self { send, recv, pending: Bytes::new(), wbuf: BytesMut::new(), read_done: false, write_done: false }
     }
 
     /// The HTTP/2 stream identifier.
@@ -43,6 +47,9 @@ impl H2Stream {
         self.send.stream_id().into()
     }
 }
+
+/// The least the write buffer grows by.
+const WRITE_CHUNK: usize = 64 << 10;
 
 impl Drop for H2Stream {
     fn drop(&mut self) {
@@ -105,7 +112,9 @@ impl AsyncWrite for H2Stream {
             };
         }
         let n = granted.min(buf.len());
-        this.send.send_data(Bytes::copy_from_slice(&buf[..n]), false).map_err(h2_io_error)?;
+        this.wbuf.reserve(n.max(WRITE_CHUNK));
+        this.wbuf.extend_from_slice(&buf[..n]);
+        this.send.send_data(this.wbuf.split().freeze(), false).map_err(h2_io_error)?;
         Poll::Ready(Ok(n))
     }
 
