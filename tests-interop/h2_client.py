@@ -9,7 +9,8 @@ Checks: the server's SETTINGS carry SETTINGS_ENABLE_CONNECT_PROTOCOL = 1; a CONN
 :protocol websocket gets 200 with no Sec-WebSocket-Accept; a masked text frame (multi-byte
 UTF-8) and a masked binary frame of 100000 bytes split over several DATA frames come back
 unmasked and identical; a masked close 1000 is answered with close 1000 and END_STREAM; a
-CONNECT with sec-websocket-version 8 gets 400; a CONNECT for another :protocol gets 501.
+CONNECT with sec-websocket-version 8 gets 400; a CONNECT for another :protocol gets 501; a header list over the server's 16 KiB limit is
+refused.
 Prints each check and "h2_client: N passed, M failed"; exit 1 on any failure.
 """
 import os
@@ -104,14 +105,14 @@ class Peer:
                 self.streams[ev.stream_id]['reset'] = ev.error_code
         self.flush()
 
-    def connect(self, path, protocol='websocket', version='13'):
+    def connect(self, path, protocol='websocket', version='13', extra=()):
         sid = self.conn.get_next_available_stream_id()
         self.streams[sid] = {'headers': None, 'data': bytearray(), 'ended': False, 'reset': None}
         self.conn.send_headers(sid, [(':method', 'CONNECT'), (':protocol', protocol), (':scheme', 'https'),
                                      (':path', path), (':authority', self.authority),
-                                     ('sec-websocket-version', version)])
+                                     ('sec-websocket-version', version)] + list(extra))
         self.flush()
-        while self.streams[sid]['headers'] is None:
+        while self.streams[sid]['headers'] is None and self.streams[sid]['reset'] is None:
             self.pump()
         return sid
 
@@ -180,6 +181,10 @@ def main():
     sid = p.connect('/other', protocol='not-websocket')
     hs = p.streams[sid]['headers']
     check('another :protocol gets 501', hs.get(':status') == '501', str(hs))
+    sid = p.connect('/big', extra=[('x-big', 'a' * 20000)])
+    st = p.streams[sid]
+    check('a 20000-byte header is refused (431 or reset)',
+          (st['headers'] or {}).get(':status') == '431' or st['reset'] is not None, str(st['headers']))
     p.conn.close_connection()
     p.flush()
     p.sock.close()

@@ -18,7 +18,7 @@ pub(crate) async fn connection<S>(io: S, peer: SocketAddr, ctx: &Arc<Ctx>, mut s
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut conn = match ServerConnection::handshake(io).await {
+    let mut conn = match ServerConnection::handshake(io, &ctx.config).await {
         Ok(c) => c,
         Err(e) => return warn!(peer = %peer, "HTTP/2 handshake failed: {e}"),
     };

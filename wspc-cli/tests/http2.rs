@@ -51,7 +51,7 @@ fn python_h2_drives_extended_connect_against_wspc_serve() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let all = format!("{stdout}\n{}\nserver log:\n{}", String::from_utf8_lossy(&out.stderr), srv.log());
     println!("{stdout}");
-    assert!(out.status.success() && stdout.contains("h2_client: 9 passed, 0 failed"), "{all}");
+    assert!(out.status.success() && stdout.contains("h2_client: 10 passed, 0 failed"), "{all}");
     srv.wait_log("connected peer=", "path=/py-h2 subprotocol=none via=h2 (extended CONNECT, stream 1)");
     srv.wait_log("closed peer=", "code=1000 reason=\"bye\"");
 }

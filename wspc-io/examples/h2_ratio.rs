@@ -89,7 +89,7 @@ async fn main() {
                     }
                     return;
                 }
-                let mut conn = ServerConnection::handshake(tls).await.unwrap();
+                let mut conn = ServerConnection::handshake(tls, &config).await.unwrap();
                 while let Some(Ok(inc)) = conn.accept().await {
                     if let Incoming::WebSocket(r) = inc {
                         if let Ok(ws) = r.accept_with(&config, |_: &_| Ok(Default::default())) {

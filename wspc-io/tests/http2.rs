@@ -83,7 +83,7 @@ async fn server(h2: bool, config: Config) -> Server {
                     }
                     return;
                 }
-                let mut conn = ServerConnection::handshake(tls).await.unwrap();
+                let mut conn = ServerConnection::handshake(tls, &config).await.unwrap();
                 while let Some(Ok(inc)) = conn.accept().await {
                     match inc {
                         Incoming::WebSocket(r) => {

@@ -33,14 +33,20 @@ pub enum Incoming {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> ServerConnection<IO> {
-    /// Runs the HTTP/2 preface and advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
-    pub async fn handshake(io: IO) -> Result<Self> {
+    /// Runs the HTTP/2 preface and advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL`, within
+    /// `config`'s handshake timeout; a request's header list is limited to
+    /// `config.max_header_bytes` (as an HTTP/1.1 head is).
+    pub async fn handshake(io: IO, config: &Config) -> Result<Self> {
         let mut b = h2::server::Builder::new();
         b.enable_connect_protocol()
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
             .initial_window_size(super::STREAM_WINDOW)
             .initial_connection_window_size(super::CONNECTION_WINDOW)
             .max_concurrent_streams(super::MAX_STREAMS);
-        Ok(Self { conn: b.handshake(io).await.map_err(h2_err)? })
+        match tokio::time::timeout(config.handshake_timeout, b.handshake(io)).await {
+            Ok(r) => Ok(Self { conn: r.map_err(h2_err)? }),
+            Err(_) => Err(Error::HandshakeTimeout),
+        }
     }
 
     /// The next request; `None` when the connection has ended. A `CONNECT` that is not an
