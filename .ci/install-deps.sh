@@ -6,7 +6,7 @@
 #   apt:  chromium, valgrind, pkg-config, python3-venv, clang + compiler-rt (sanitizers),
 #         redis-server (the rooms tests start their own on a loopback port; the service
 #         the package may start is never used)
-#   .venv: kosoku + websockets, pinned in requirements-interop.txt
+#   .venv: kosoku + websockets + h2, pinned in requirements-interop.txt
 #   node_modules: ws + playwright-core, pinned by package.json + package-lock.json (npm ci)
 #
 # Never downloads a browser through playwright: Debian's /usr/bin/chromium is used.
@@ -56,7 +56,7 @@ REQ="$ROOT/requirements-interop.txt"
 STAMP="$ROOT/.venv/.wspc-req.sha256"
 want="$(sha256sum "$REQ" | cut -d' ' -f1)"
 if [ -x "$ROOT/.venv/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-   && "$ROOT/.venv/bin/python" -c 'import kosoku, websockets' 2>/dev/null; then
+   && "$ROOT/.venv/bin/python" -c 'import kosoku, websockets, h2' 2>/dev/null; then
   log "python venv up to date"
 else
   PY="$(command -v python3)"

@@ -492,6 +492,12 @@ def main():
     L.append("")
     if kept:
         L += kept + [""]
+    # The HTTP/2 ratio section is written by benches/http2_ratio.sh: keep it.
+    begin, end = "<!-- http2-ratio:begin -->", "<!-- http2-ratio:end -->"
+    old = open(a.out).read() if os.path.exists(a.out) else ""
+    if begin in old and end in old:
+        L.append(old[old.index(begin):old.index(end) + len(end)])
+        L.append("")
     with open(a.out, "w") as f:
         f.write("\n".join(L))
 

@@ -4,6 +4,8 @@
 //
 // Usage: browser.js WS_URL | PAGE_URL [--ws WS_URL] [--subprotocol NAME] [--max-mib 4]
 //                   [--screenshot PNG]   (default tests-interop/out/browser.png)
+//                   [--spki BASE64]  trust a test certificate: Chromium's
+//                     --ignore-certificate-errors-spki-list (base64 SHA-256 of its SPKI)
 //   WS_URL (ws://...): a local test page (tests-interop/out/browser-page.html, loaded
 //     as file://) runs the checks against WS_URL.
 //   PAGE_URL (http://, file://, data:): that page is loaded and the checks run inside
@@ -26,12 +28,14 @@ let wsUrl = null;
 let subprotocol = null;
 let maxMiB = 4;
 let screenshot = null;
+let spki = null;
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--ws') wsUrl = argv[++i];
   else if (a === '--subprotocol') subprotocol = argv[++i];
   else if (a === '--max-mib') maxMiB = Number(argv[++i]);
   else if (a === '--screenshot') screenshot = argv[++i];
+  else if (a === '--spki') spki = argv[++i];
   else if (target === null) target = a;
   else { console.error(`browser.js: unexpected argument ${a}`); process.exit(2); }
 }
@@ -170,6 +174,7 @@ async function main() {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wspc-chromium-'));
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  if (spki) args.push(`--ignore-certificate-errors-spki-list=${spki}`);
   let context;
   let rc = 1;
   try {

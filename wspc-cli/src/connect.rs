@@ -72,6 +72,10 @@ pub struct ConnectArgs {
     /// Send each stdin line as a binary message, and write received binary messages raw (each followed by a newline).
     #[arg(long)]
     pub binary: bool,
+    /// Open the WebSocket over HTTP/2 (RFC 8441 extended CONNECT) when the `wss://` server offers `h2` and
+    /// enables it; otherwise (or for `ws://`) fall back to an HTTP/1.1 upgrade. --verbose says which was used.
+    #[arg(long)]
+    pub http2: bool,
     /// Extra request header, `NAME:VALUE` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME:VALUE")]
     pub headers: Vec<String>,
@@ -389,6 +393,19 @@ fn stdin_lines() -> mpsc::Receiver<Vec<u8>> {
     lines
 }
 
+/// Connects, over HTTP/2 when `--http2` asked for it and the server allows it.
+pub(crate) async fn open(
+    args: &ConnectArgs,
+    opts: &ClientOptions,
+) -> wspc_io::Result<(wspc_io::tokio::WebSocket<wspc_io::h2::Transport>, wspc_io::Response)> {
+    let (ws, resp, _) = wspc_io::h2::connect_with(&args.url, opts, args.http2).await?;
+    if args.verbose {
+        let via = if ws.get_ref().is_http2() { "HTTP/2 (extended CONNECT)" } else { "HTTP/1.1" };
+        eprintln!("protocol: {via}");
+    }
+    Ok((ws, resp))
+}
+
 /// Prints the connection's outcome to the user.
 pub(crate) fn print_connected(args: &ConnectArgs, resp: &wspc_io::Response, interactive: bool) {
     if interactive || args.verbose {
@@ -410,7 +427,7 @@ pub(crate) async fn session(
     lines: &mut mpsc::Receiver<Vec<u8>>,
     interactive: bool,
 ) -> Outcome {
-    let (ws, resp) = match wspc_io::tokio::connect_with(&args.url, opts).await {
+    let (ws, resp) = match open(args, opts).await {
         Ok(c) => c,
         Err(e) => {
             let (code, msg) = connect_error(&args.url, &e);

@@ -17,6 +17,7 @@ mod reconnect;
 mod relay;
 mod rooms;
 mod serve;
+mod serve_h2;
 mod tcp_bridge;
 
 /// wspc: tools around the wspc WebSocket engine.

@@ -32,7 +32,7 @@ pub async fn once(args: &ConnectArgs, opts: &ClientOptions) -> ExitCode {
     if input.last() == Some(&b'\n') {
         input.pop();
     }
-    let (mut ws, resp) = match wspc_io::tokio::connect_with(&args.url, opts).await {
+    let (mut ws, resp) = match crate::connect::open(args, opts).await {
         Ok(c) => c,
         Err(e) => {
             let (code, msg) = connect_error(&args.url, &e);

@@ -8,6 +8,11 @@
 //! itself (400, 405, 426, 431); any other request is answered here: the page for
 //! `GET /` (and `/index.html`, also `HEAD`), 404 for other paths, 405 for other methods.
 //!
+//! With `--tls-cert`/`--tls-key`, TLS offers `h2` and `http/1.1` by ALPN: a connection that
+//! chose `h2` is served by [`crate::serve_h2`] (the page, and WebSockets as RFC 8441
+//! extended CONNECT streams), the others as above. The log line of each WebSocket says
+//! which it came over (`via=h2` or `via=http/1.1`).
+//!
 //! Shutdown (Ctrl-C or SIGTERM): stop accepting, send close 1001 on every WebSocket, wait
 //! up to [`SHUTDOWN_GRACE`] for the close handshakes, exit 0.
 
@@ -69,7 +74,8 @@ pub struct ServeArgs {
     /// (redis://HOST:PORT). Reconnects on its own; local delivery goes on while Redis is away.
     #[arg(long, value_name = "URL", requires = "broadcast")]
     pub redis: Option<String>,
-    /// PEM certificate chain: serve wss:// (and the page over https://). Needs --tls-key.
+    /// PEM certificate chain: serve wss:// (and the page over https://), offering HTTP/2 and HTTP/1.1 by
+    /// ALPN; over HTTP/2, WebSockets come as RFC 8441 extended CONNECT streams. Needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
@@ -140,8 +146,8 @@ pub fn init_tracing() {
 }
 
 /// What every connection task shares.
-struct Ctx {
-    config: Config,
+pub(crate) struct Ctx {
+    pub(crate) config: Config,
     subprotocols: Vec<String>,
     rooms: Option<Arc<Rooms>>,
     relay: Option<crate::relay::Relay>,
@@ -172,7 +178,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => match wspc_io::tls::server_config_from_pem_files(c, k) {
-            Ok(cfg) => Some(wspc_io::tokio::tls_acceptor(cfg)),
+            Ok(cfg) => Some(wspc_io::tokio::tls_acceptor(wspc_io::h2::server_config_h2(&cfg))),
             Err(e) => {
                 eprintln!("wspc: cannot use {} / {}: {e}", c.display(), k.display());
                 return Ok(ExitCode::from(1));
@@ -276,6 +282,9 @@ async fn connection(
     match tls {
         None => route(tcp, peer, &ctx, stop).await,
         Some(acc) => match tokio::time::timeout(ctx.config.handshake_timeout, acc.accept(tcp)).await {
+            Ok(Ok(s)) if s.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                crate::serve_h2::connection(s, peer, &ctx, stop).await
+            }
             Ok(Ok(s)) => route(s, peer, &ctx, stop).await,
             Ok(Err(e)) => warn!(peer = %peer, "TLS handshake failed: {e}"),
             Err(_) => warn!(peer = %peer, "TLS handshake timed out"),
@@ -347,50 +356,84 @@ where
     match route {
         Route::Http { method, path } => http(io, peer, &method, &path).await,
         Route::WebSocket => {
-            let mut path = String::new();
-            let mut chosen: Option<String> = None;
-            // A relay's process slot or TCP connection, taken before the upgrade (or refused).
-            let (relayed, refusal) = match &ctx.relay {
-                Some(r) => match r.prepare(peer, ctx.config.handshake_timeout).await {
-                    Ok(p) => (Some(p), None),
-                    Err(reject) => (None, Some(reject)),
-                },
-                None => (None, None),
-            };
-            let handler = |req: &Request| {
-                if let Some(reject) = refusal {
-                    return Err(reject);
-                }
-                path = req.target.clone();
-                let mut a = Accept::default();
-                if let Some(p) = req.subprotocols.iter().find(|o| ctx.subprotocols.contains(o)) {
-                    chosen = Some(p.clone());
-                    a = a.subprotocol(p.clone());
-                }
-                Ok(a)
-            };
+            let mut adm = Admission::new(peer, ctx).await;
+            let handler = |req: &Request| adm.decide(req, ctx);
             match wspc_io::tokio::accept_with(Rewind::new(head, io), &ctx.config, handler).await {
-                Ok(ws) => {
-                    info!("connected peer={peer} path={path} subprotocol={}", chosen.as_deref().unwrap_or("none"));
-                    match (&ctx.relay, relayed) {
-                        (Some(r), Some(p)) => r.run(p, ws, peer, &path, stop).await,
-                        _ => session(ws, peer, &path, ctx, stop).await,
-                    }
-                }
+                Ok(ws) => adm.run(ws, peer, ctx, stop, "http/1.1").await,
                 Err(e) => warn!("handshake failed peer={peer}: {e}"),
             }
         }
     }
 }
 
-/// Answers a plain HTTP request and closes the connection.
-async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, method: &str, path: &str) {
+/// One WebSocket request's admission, the same over HTTP/1.1 and HTTP/2: a relay's process
+/// slot or TCP connection taken before the answer (or the refusal), the subprotocol chosen.
+pub(crate) struct Admission {
+    path: String,
+    chosen: Option<String>,
+    relayed: Option<crate::relay::Prepared>,
+    refusal: Option<wspc_io::Reject>,
+}
+
+impl Admission {
+    pub(crate) async fn new(peer: SocketAddr, ctx: &Ctx) -> Self {
+        let (relayed, refusal) = match &ctx.relay {
+            Some(r) => match r.prepare(peer, ctx.config.handshake_timeout).await {
+                Ok(p) => (Some(p), None),
+                Err(reject) => (None, Some(reject)),
+            },
+            None => (None, None),
+        };
+        Self { path: String::new(), chosen: None, relayed, refusal }
+    }
+
+    /// The handshake handler.
+    pub(crate) fn decide(&mut self, req: &Request, ctx: &Ctx) -> Result<Accept, wspc_io::Reject> {
+        if let Some(reject) = self.refusal.take() {
+            return Err(reject);
+        }
+        self.path = req.target.clone();
+        let mut a = Accept::default();
+        if let Some(p) = req.subprotocols.iter().find(|o| ctx.subprotocols.contains(o)) {
+            self.chosen = Some(p.clone());
+            a = a.subprotocol(p.clone());
+        }
+        Ok(a)
+    }
+
+    /// Logs the connection (with the protocol it came over) and runs it.
+    pub(crate) async fn run<S>(
+        self,
+        ws: WebSocket<S>,
+        peer: SocketAddr,
+        ctx: &Ctx,
+        stop: watch::Receiver<bool>,
+        via: &str,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (path, sub) = (&self.path, self.chosen.as_deref().unwrap_or("none"));
+        info!("connected peer={peer} path={path} subprotocol={sub} via={via}");
+        match (&ctx.relay, self.relayed) {
+            (Some(r), Some(p)) => r.run(p, ws, peer, path, stop).await,
+            _ => session(ws, peer, path, ctx, stop).await,
+        }
+    }
+}
+
+/// The answer to a plain HTTP request: status line, content type, body, extra header line.
+pub(crate) fn plain_answer(method: &str, path: &str) -> (&'static str, &'static str, &'static str, &'static str) {
     let page = matches!(path.split('?').next(), Some("/" | "/index.html"));
-    let (status, ctype, body, extra): (&str, &str, &str, &str) = match method {
+    match method {
         "GET" | "HEAD" if page => ("200 OK", "text/html; charset=utf-8", DEMO_PAGE, ""),
         "GET" | "HEAD" => ("404 Not Found", "text/plain; charset=utf-8", "not found: the demo page is at /\n", ""),
         _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET and HEAD\n", "Allow: GET, HEAD\r\n"),
-    };
+    }
+}
+
+/// Answers a plain HTTP request and closes the connection.
+async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, method: &str, path: &str) {
+    let (status, ctype, body, extra) = plain_answer(method, path);
     info!("http peer={peer} {method} {path} {}", &status[..3]);
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
@@ -423,8 +466,13 @@ async fn next_relayed(member: &mut Option<Member>) -> Delivery {
 }
 
 /// Echoes (or relays) messages until the close handshake, an error, or shutdown.
-async fn session<S>(mut ws: WebSocket<S>, peer: SocketAddr, path: &str, ctx: &Ctx, mut stop: watch::Receiver<bool>)
-where
+pub(crate) async fn session<S>(
+    mut ws: WebSocket<S>,
+    peer: SocketAddr,
+    path: &str,
+    ctx: &Ctx,
+    mut stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut relayed = ctx.rooms.as_ref().map(|r| r.join(path, peer));

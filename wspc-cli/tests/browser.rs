@@ -24,8 +24,9 @@ fn target_dir() -> PathBuf {
     bin.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| workspace_root().join("target"))
 }
 
-#[test]
-fn demo_page_in_headless_chromium() {
+/// Whether Chromium, node and playwright-core are here; prints SKIP (or fails under
+/// `WSPC_REQUIRE_BROWSER=1`) when not.
+fn browser_available(test: &str) -> bool {
     let chromium = Path::new("/usr/bin/chromium");
     let playwright = workspace_root().join("node_modules/playwright-core/package.json");
     let required = std::env::var("WSPC_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
@@ -40,7 +41,42 @@ fn demo_page_in_headless_chromium() {
             node_ok
         );
         assert!(!required, "WSPC_REQUIRE_BROWSER=1 but the browser test cannot run ({why}); run .ci/install-deps.sh");
-        println!("SKIP demo_page_in_headless_chromium: {why}");
+        println!("SKIP {test}: {why}");
+        return false;
+    }
+    true
+}
+
+/// Runs `node script args...` within 180 s; its stdout, stderr and whether it succeeded.
+fn run_node(script: &Path, args: &[String]) -> (String, String, bool) {
+    let mut child = Command::new("node")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{} did not finish within 180 s", script.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (stdout, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.success())
+}
+
+#[test]
+fn demo_page_in_headless_chromium() {
+    if !browser_available("demo_page_in_headless_chromium") {
         return;
     }
 
@@ -48,33 +84,11 @@ fn demo_page_in_headless_chromium() {
     let screenshot = target_dir().join("browser-demo.png");
     let _ = std::fs::remove_file(&screenshot);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser_demo.js");
-    let mut child = Command::new("node")
-        .arg(&script)
-        .arg(format!("http://{}/", srv.addr))
-        .arg(&screenshot)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn node");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("browser_demo.js did not finish within 180 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let args = [format!("http://{}/", srv.addr), screenshot.display().to_string()];
+    let (stdout, stderr, ok) = run_node(&script, &args);
     println!("{stdout}");
     let all = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}", srv.log());
-    assert!(status.success(), "browser_demo.js failed ({status}):\n{all}");
+    assert!(ok, "browser_demo.js failed:\n{all}");
     assert!(stdout.contains("browser_demo: 9 passed, 0 failed"), "{all}");
     // The echoes as the page shows them.
     assert!(stdout.contains("log: received | received | héllo wörld — Ωμέγα ✓"), "{all}");
@@ -92,4 +106,53 @@ fn demo_page_in_headless_chromium() {
     srv.wait_log("http peer=", "GET / 200");
     srv.wait_log("connected peer=", "path=/");
     srv.wait_log("closed peer=", "code=4000 reason=\"demo done\"");
+}
+
+/// RFC 8441 in Chromium: the page comes from `wspc serve --tls-cert/--tls-key` over
+/// `https://` with h2, and the WebSocket to the same origin goes as an extended CONNECT on
+/// that connection (the server's log says so); tests-interop/browser.js runs its checks in
+/// the page: multi-byte UTF-8 text, binary up to 4 MiB, 20 pipelined messages, close 4001
+/// with a reason. The test certificate is trusted by its SPKI pin.
+#[test]
+fn websocket_over_http2_in_headless_chromium() {
+    use base64::Engine as _;
+    if !browser_available("websocket_over_http2_in_headless_chromium") {
+        return;
+    }
+    let dir = cli_support::temp_dir("browser-h2");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let pin =
+        ring::digest::digest(&ring::digest::SHA256, &rcgen::PublicKeyData::subject_public_key_info(&ck.signing_key));
+    let pin = base64::engine::general_purpose::STANDARD.encode(pin.as_ref());
+    let srv = Server::start(&["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let script = workspace_root().join("tests-interop/browser.js");
+    let shot = target_dir().join("browser-h2.png");
+    let args = [
+        format!("https://localhost:{}/", srv.port()),
+        "--spki".into(),
+        pin,
+        "--screenshot".into(),
+        shot.display().to_string(),
+    ];
+    let (stdout, stderr, ok) = run_node(&script, &args);
+    println!("{stdout}");
+    let all = format!("stdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}", srv.log());
+    assert!(ok, "browser.js failed:\n{all}");
+    assert!(stdout.contains(" passed, 0 failed") && stdout.contains("ok   binary 4194304 B"), "{all}");
+    // The page came over h2, and the WebSocket as an extended CONNECT stream of it.
+    srv.wait_log("http peer=", "GET / 200 via=h2");
+    srv.wait_log("connected peer=", "via=h2 (extended CONNECT, stream");
+    srv.wait_log("closed peer=", "code=4001");
+    assert!(!srv.log().contains("via=http/1.1"), "a WebSocket came over HTTP/1.1:\n{all}");
+    // On the page's own connection: the same peer address (client port) for both.
+    let log = srv.log();
+    let peer_of = |needle: &str| {
+        let line = log.lines().find(|l| l.contains(needle)).unwrap_or_default();
+        line.split_whitespace().find(|w| w.starts_with("peer=")).map(str::to_string)
+    };
+    let page = peer_of("GET / 200 via=h2");
+    assert!(page.is_some() && page == peer_of("via=h2 (extended CONNECT"), "not the page's connection:\n{all}");
 }

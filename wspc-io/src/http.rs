@@ -80,7 +80,8 @@ impl Target {
 /// An upgrade request as the server's handler sees it.
 #[derive(Clone, Debug)]
 pub struct Request {
-    /// The method (always `GET` once the handler is called).
+    /// The method: `GET` for an HTTP/1.1 upgrade, `CONNECT` for an HTTP/2 extended CONNECT
+    /// (RFC 8441; its `:authority` is then given as a `host` header).
     pub method: String,
     /// The request target: path and query.
     pub target: String,
@@ -392,20 +393,63 @@ where
         subprotocols: checked.subprotocols,
         extensions: checked.extensions,
     };
+    match decide(&request, &hv, config, handler, false) {
+        Decision::Refuse { status, headers, body, error } => {
+            ServerStep::Refuse(error_response(status, &headers, &body), error)
+        }
+        Decision::Accept { headers, handle } => {
+            let mut out = Vec::with_capacity(256);
+            out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+            for (n, v) in &headers {
+                push_header(&mut out, n, v);
+            }
+            out.extend_from_slice(b"\r\n");
+            ServerStep::Upgrade(out, handle, len)
+        }
+    }
+}
+
+/// What the handler and the engine decided for a valid WebSocket request.
+pub(crate) enum Decision {
+    /// Answer with this status, these headers and this body, and report `error`.
+    Refuse { status: u16, headers: Vec<(String, String)>, body: String, error: Error },
+    /// Answer with these headers (the engine's, then the handler's) and run the open handle.
+    Accept { headers: Vec<(String, String)>, handle: Box<wspc::Handle> },
+}
+
+/// Runs the handler and the engine's server handshake on a request that passed the
+/// transport's checks: over HTTP/1.1 (`extended` false) or an HTTP/2 extended CONNECT.
+pub(crate) fn decide<F>(
+    request: &Request,
+    hv: &[Header<'_>],
+    config: &Config,
+    handler: &mut Option<F>,
+    extended: bool,
+) -> Decision
+where
+    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+{
+    let refuse = |status: u16, body: &str, error: Error| Decision::Refuse {
+        status,
+        headers: Vec::new(),
+        body: body.to_string(),
+        error,
+    };
     let accept = match handler.take() {
-        Some(f) => match f(&request) {
+        Some(f) => match f(request) {
             Ok(a) => a,
             Err(r) => {
                 let status = if (400..=599).contains(&r.status) { r.status } else { 500 };
-                return ServerStep::Refuse(error_response(status, &r.headers, &r.body), Error::Rejected(status));
+                return Decision::Refuse { status, headers: r.headers, body: r.body, error: Error::Rejected(status) };
             }
         },
         None => Accept::default(),
     };
     if let Some(p) = &accept.subprotocol {
         if !request.subprotocols.iter().any(|o| o == p) {
-            return ServerStep::Refuse(
-                error_response(500, &[], "handler chose a subprotocol that was not offered\n"),
+            return refuse(
+                500,
+                "handler chose a subprotocol that was not offered\n",
                 Error::InvalidState("the handler chose a subprotocol that was not offered"),
             );
         }
@@ -413,27 +457,30 @@ where
     let built = config.engine(wspc::Role::Server).and_then(|c| Ok(wspc::Handle::server(c)?));
     let mut handle = match built {
         Ok(h) => h,
-        Err(e) => return ServerStep::Refuse(error_response(500, &[], "server misconfigured\n"), e),
+        Err(e) => return refuse(500, "server misconfigured\n", e),
     };
-    let headers = match handle.begin_server_handshake(accept.subprotocol.as_deref(), &[], &hv) {
-        Ok(h) => h,
-        Err(e) => return refuse(400, e.to_string(), &[]),
+    let sub = accept.subprotocol.as_deref();
+    let begun = if extended {
+        handle.begin_server_handshake_extended(sub, &[], hv)
+    } else {
+        handle.begin_server_handshake(sub, &[], hv)
     };
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-    for h in headers {
-        push_header(&mut out, &h.name, &h.value);
-    }
-    for (n, v) in &accept.headers {
-        if check_header_text("name", n).is_ok() && check_header_text("value", v).is_ok() {
-            push_header(&mut out, n, v);
+    let mut headers: Vec<(String, String)> = match begun {
+        Ok(h) => h.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
+        Err(e) => {
+            let reason = e.to_string();
+            return refuse(400, &format!("{reason}\n"), Error::BadRequest { status: 400, reason });
+        }
+    };
+    for (n, v) in accept.headers {
+        if check_header_text("name", &n).is_ok() && check_header_text("value", &v).is_ok() {
+            headers.push((n, v));
         }
     }
-    out.extend_from_slice(b"\r\n");
     if handle.end_server_handshake().is_err() {
-        return ServerStep::Refuse(error_response(500, &[], ""), Error::InvalidState("handshake state"));
+        return refuse(500, "", Error::InvalidState("handshake state"));
     }
-    ServerStep::Upgrade(out, Box::new(handle), len)
+    Decision::Accept { headers, handle: Box::new(handle) }
 }
 
 /// How much to read at once during the handshake.

@@ -13,6 +13,8 @@
 //!   encoded once ([`pubsub::PreparedMessage`]) and its frame shared by every subscriber
 //!   that can take it; bounded queues per subscriber; [`pubsub::redis`] (feature `redis`)
 //!   shares topics between processes through Redis.
+//! - [`h2`] (feature `http2`): WebSockets over HTTP/2 (RFC 8441 extended CONNECT), server
+//!   and client, as the same [`tokio::WebSocket`] type over an HTTP/2 stream.
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
@@ -32,6 +34,8 @@
 pub mod blocking;
 mod config;
 mod error;
+#[cfg(feature = "http2")]
+pub mod h2;
 pub mod http;
 mod keepalive;
 mod message;

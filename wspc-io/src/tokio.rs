@@ -607,6 +607,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// Wraps a stream over which `handle`'s handshake has already finished (an HTTP/2
+    /// extended CONNECT, for instance).
+    #[cfg(feature = "http2")]
+    pub(crate) fn from_handle(io: S, handle: wspc::Handle, subprotocol: Option<&str>, config: &Config) -> Self {
+        let mut ws = Self::new(io, Session::new(handle, Vec::new(), config.write_buffer_size), config);
+        ws.inner.subprotocol = subprotocol.map(Box::from);
+        ws
+    }
+
+    /// The same connection over a wrapped stream (the transport enum of `h2::connect_with`).
+    #[cfg(feature = "http2")]
+    pub(crate) fn map_io<T>(self, f: impl FnOnce(S) -> T) -> WebSocket<T> {
+        let i = *self.inner;
+        WebSocket {
+            inner: Box::new(Inner {
+                io: f(i.io),
+                s: i.s,
+                ka: i.ka,
+                timer: i.timer,
+                close_timeout: i.close_timeout,
+                close_deadline: i.close_deadline,
+                subprotocol: i.subprotocol,
+                held: i.held,
+                finish: i.finish,
+                reported_end: i.reported_end,
+            }),
+        }
+    }
+
     /// Wraps a stream whose upgrade happened elsewhere (`role` decides masking;
     /// `leftover`: bytes already read after the upgrade).
     pub fn from_upgraded(io: S, role: wspc::Role, config: &Config, leftover: Vec<u8>) -> Result<Self> {

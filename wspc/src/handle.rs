@@ -132,6 +132,21 @@ impl Handle {
         initial_headers: &[Header<'_>],
     ) -> Result<&[OwnedHeader]> {
         let _ = initial_headers;
+        self.begin_client(subprotocols, extensions, false)
+    }
+
+    /// Like [`Handle::begin_client_handshake`], for a WebSocket bootstrapped with an HTTP/2
+    /// extended CONNECT (RFC 8441): the headers carry the version and the offers only, and
+    /// [`Handle::end_client_handshake`] then checks the selection without an accept key.
+    pub fn begin_client_handshake_extended(
+        &mut self,
+        subprotocols: &[&str],
+        extensions: &[&str],
+    ) -> Result<&[OwnedHeader]> {
+        self.begin_client(subprotocols, extensions, true)
+    }
+
+    fn begin_client(&mut self, subprotocols: &[&str], extensions: &[&str], extended: bool) -> Result<&[OwnedHeader]> {
         if self.role != Role::Client {
             return Err(Misuse::WrongState("begin_client_handshake on a server handle").into());
         }
@@ -146,14 +161,18 @@ impl Handle {
         for e in extensions {
             handshake::validate_extension(e).map_err(Misuse::InvalidArgument)?;
         }
-        let key = handshake::generate_key();
+        let key = if extended { String::new() } else { handshake::generate_key() };
         #[allow(unused_mut)]
         let mut offered: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
         #[cfg(feature = "deflate")]
         if let Some(d) = &self.cfg().deflate {
             offered.extend(d.client_offers());
         }
-        let headers = handshake::client_request_headers(&key, subprotocols, &offered);
+        let headers = if extended {
+            handshake::extended_request_headers(subprotocols, &offered)
+        } else {
+            handshake::client_request_headers(&key, subprotocols, &offered)
+        };
         self.state = State::ClientHandshaking(Box::new(ClientHandshake {
             key,
             subprotocols: subprotocols.iter().map(|s| s.to_string()).collect(),
@@ -174,7 +193,12 @@ impl Handle {
         };
         let ClientHandshake { key, subprotocols, extensions, .. } = &**c;
         let offered: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
-        let r = handshake::validate_response(response, key, &offered)?;
+        // An extended CONNECT has no key, and its answer no accept key.
+        let r = if key.is_empty() {
+            handshake::validate_selection(response, &offered)?
+        } else {
+            handshake::validate_response(response, key, &offered)?
+        };
         let mut selected = Vec::new();
         #[cfg(feature = "deflate")]
         let mut deflate_params = None;
@@ -214,6 +238,29 @@ impl Handle {
         extensions: &[&str],
         request: &[Header<'_>],
     ) -> Result<&[OwnedHeader]> {
+        self.begin_server(subprotocol, extensions, request, false)
+    }
+
+    /// Like [`Handle::begin_server_handshake`], for an HTTP/2 extended CONNECT (RFC 8441):
+    /// `request` holds the regular headers of the CONNECT (the HTTP/2 layer has checked
+    /// `:method` and `:protocol`); the returned headers go with its `200` response. The
+    /// subprotocol and permessage-deflate negotiation is the same as over HTTP/1.1.
+    pub fn begin_server_handshake_extended(
+        &mut self,
+        subprotocol: Option<&str>,
+        extensions: &[&str],
+        request: &[Header<'_>],
+    ) -> Result<&[OwnedHeader]> {
+        self.begin_server(subprotocol, extensions, request, true)
+    }
+
+    fn begin_server(
+        &mut self,
+        subprotocol: Option<&str>,
+        extensions: &[&str],
+        request: &[Header<'_>],
+        extended: bool,
+    ) -> Result<&[OwnedHeader]> {
         if self.role != Role::Server {
             return Err(Misuse::WrongState("begin_server_handshake on a client handle").into());
         }
@@ -228,7 +275,11 @@ impl Handle {
         for e in extensions {
             handshake::validate_extension(e).map_err(Misuse::InvalidArgument)?;
         }
-        let req = handshake::validate_request(request)?;
+        let req = if extended {
+            handshake::validate_extended_request(request)?
+        } else {
+            handshake::validate_request(request)?
+        };
         #[allow(unused_mut)]
         let mut answer: Vec<String> = extensions.iter().map(|s| s.to_string()).collect();
         #[cfg(feature = "deflate")]
@@ -243,7 +294,11 @@ impl Handle {
                 }
             }
         }
-        let headers = handshake::server_response_headers(&req.key, subprotocol, &answer);
+        let headers = if extended {
+            handshake::extended_response_headers(subprotocol, &answer)
+        } else {
+            handshake::server_response_headers(&req.key, subprotocol, &answer)
+        };
         self.state = State::ServerHandshaking { headers };
         match &self.state {
             State::ServerHandshaking { headers } => Ok(headers),

@@ -176,6 +176,24 @@ pub fn validate_request(headers: &[Header<'_>]) -> Result<ClientRequest, Handsha
         Ok(k) if k.len() == 16 => {}
         _ => return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Key")),
     }
+    offers(headers, String::from_utf8(key.to_vec()).expect("base64 is ASCII"))
+}
+
+/// Validates the headers of an extended CONNECT request (RFC 8441 §5: `:method CONNECT`,
+/// `:protocol websocket`, which the HTTP/2 layer checks): `Sec-WebSocket-Version` is 13;
+/// the subprotocol and extension offers are read as over HTTP/1.1. There is no
+/// `Sec-WebSocket-Key` (the returned `key` is empty), `Upgrade` or `Connection` over HTTP/2.
+pub fn validate_extended_request(headers: &[Header<'_>]) -> Result<ClientRequest, HandshakeError> {
+    let version =
+        header_value(headers, "Sec-WebSocket-Version").ok_or(HandshakeError::MissingHeader("Sec-WebSocket-Version"))?;
+    if version != b"13" {
+        return Err(HandshakeError::UnsupportedVersion);
+    }
+    offers(headers, String::new())
+}
+
+/// The subprotocol and extension offers of a request (the part common to both handshakes).
+fn offers(headers: &[Header<'_>], key: String) -> Result<ClientRequest, HandshakeError> {
     let to_strings = |name: &'static str| -> Result<Vec<String>, HandshakeError> {
         let Some(v) = header_values(headers, name) else { return Ok(Vec::new()) };
         let s = String::from_utf8(v).map_err(|_| HandshakeError::InvalidHeader(name))?;
@@ -187,11 +205,7 @@ pub fn validate_request(headers: &[Header<'_>]) -> Result<ClientRequest, Handsha
     if !subprotocols.iter().all(|p| is_token(p.as_bytes())) {
         return Err(HandshakeError::InvalidHeader("Sec-WebSocket-Protocol"));
     }
-    Ok(ClientRequest {
-        key: String::from_utf8(key.to_vec()).expect("base64 is ASCII"),
-        subprotocols,
-        extensions: to_strings("Sec-WebSocket-Extensions")?,
-    })
+    Ok(ClientRequest { key, subprotocols, extensions: to_strings("Sec-WebSocket-Extensions")? })
 }
 
 /// The headers a server adds to its `101` response (spec §5.5).
@@ -201,12 +215,32 @@ pub fn server_response_headers(key: &str, subprotocol: Option<&str>, extensions:
         OwnedHeader::new("Upgrade", "websocket"),
         OwnedHeader::new("Sec-WebSocket-Accept", accept_key(key.as_bytes())),
     ];
+    push_selection(&mut out, subprotocol, extensions);
+    out
+}
+
+/// The headers of the `200` answering an extended CONNECT (RFC 8441 §5): only the selected
+/// subprotocol and extensions (no `Sec-WebSocket-Accept`, `Upgrade` or `Connection`).
+pub fn extended_response_headers(subprotocol: Option<&str>, extensions: &[String]) -> Vec<OwnedHeader> {
+    let mut out = Vec::new();
+    push_selection(&mut out, subprotocol, extensions);
+    out
+}
+
+fn push_selection(out: &mut Vec<OwnedHeader>, subprotocol: Option<&str>, extensions: &[String]) {
     if let Some(p) = subprotocol {
         out.push(OwnedHeader::new("Sec-WebSocket-Protocol", p));
     }
     if !extensions.is_empty() {
         out.push(OwnedHeader::new("Sec-WebSocket-Extensions", extensions.join(", ")));
     }
+}
+
+/// The headers a client adds to an extended CONNECT request (RFC 8441 §5):
+/// `Sec-WebSocket-Version` and the offers, without `Sec-WebSocket-Key`.
+pub fn extended_request_headers(subprotocols: &[&str], extensions: &[String]) -> Vec<OwnedHeader> {
+    let mut out = client_request_headers("", subprotocols, extensions);
+    out.retain(|h| !["Connection", "Upgrade", "Sec-WebSocket-Key"].contains(&h.name.as_str()));
     out
 }
 
@@ -240,6 +274,13 @@ pub fn validate_response(
     if accept != accept_key(key.as_bytes()).as_bytes() {
         return Err(HandshakeError::AcceptMismatch);
     }
+    validate_selection(headers, offered)
+}
+
+/// Validates the headers of the `2xx` answering an extended CONNECT (RFC 8441 §5): the
+/// subprotocol and extension selection, as in [`validate_response`] (there is no
+/// `Sec-WebSocket-Accept` over HTTP/2).
+pub fn validate_selection(headers: &[Header<'_>], offered: &[&str]) -> Result<ServerResponse, HandshakeError> {
     let subprotocol = match header_values(headers, "Sec-WebSocket-Protocol") {
         Some(v) => {
             let mut items = list_items(&v);

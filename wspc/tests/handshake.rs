@@ -217,3 +217,51 @@ fn initial_headers_are_accepted_and_outputs_replace_them() {
     assert_eq!(out.len(), 4);
     assert_eq!(c.handshake_headers().unwrap(), &out[..]);
 }
+
+/// RFC 8441 (WebSockets over an HTTP/2 extended CONNECT): no key, accept, Upgrade or
+/// Connection; the version and the offers travel as over HTTP/1.1 and are negotiated by the
+/// same rules.
+#[test]
+fn extended_connect_handshake() {
+    let mut c = Handle::client(Config::client()).unwrap();
+    let req = c.begin_client_handshake_extended(&["chat", "v2"], &["x-ext"]).unwrap().to_vec();
+    let names: Vec<&str> = req.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["Sec-WebSocket-Version", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions"]);
+    let mut s = Handle::server(Config::server()).unwrap();
+    let resp = s.begin_server_handshake_extended(Some("v2"), &["x-ext"], &hdrs(&req)).unwrap().to_vec();
+    assert_eq!(resp, [oh("Sec-WebSocket-Protocol", "v2"), oh("Sec-WebSocket-Extensions", "x-ext")]);
+    s.end_server_handshake().unwrap();
+    let r = end(&mut c, &resp).unwrap();
+    assert_eq!((r.subprotocol, r.extensions), (Some(1), vec![0]));
+    assert!(c.is_open() && s.is_open());
+
+    // The selection is checked as over HTTP/1.1: a subprotocol that was not offered fails.
+    let mut c = Handle::client(Config::client()).unwrap();
+    c.begin_client_handshake_extended(&["chat"], &[]).unwrap();
+    let bad = [oh("Sec-WebSocket-Protocol", "other")];
+    assert_eq!(end(&mut c, &bad).unwrap_err().hresult(), E_SUBPROTOCOL_NOT_SUPPORTED);
+
+    // The server requires version 13 and nothing of the HTTP/1.1 upgrade.
+    let mut s = Handle::server(Config::server()).unwrap();
+    let v8 = [oh("Sec-WebSocket-Version", "8")];
+    assert_eq!(
+        s.begin_server_handshake_extended(None, &[], &hdrs(&v8)).unwrap_err().hresult(),
+        E_PROTOCOL_VERSION_NOT_SUPPORTED
+    );
+    let mut s = Handle::server(Config::server()).unwrap();
+    assert!(s.begin_server_handshake_extended(None, &[], &[]).is_err(), "Sec-WebSocket-Version is required");
+}
+
+#[cfg(feature = "deflate")]
+#[test]
+fn extended_connect_negotiates_deflate() {
+    let d = Some(wspc::deflate::DeflateConfig::default());
+    let mut c = Handle::client(Config::client().deflate(d.clone())).unwrap();
+    let req = c.begin_client_handshake_extended(&[], &[]).unwrap().to_vec();
+    assert!(header(&req, "Sec-WebSocket-Extensions").is_some_and(|e| e.starts_with("permessage-deflate")));
+    let mut s = Handle::server(Config::server().deflate(d)).unwrap();
+    let resp = s.begin_server_handshake_extended(None, &[], &hdrs(&req)).unwrap().to_vec();
+    s.end_server_handshake().unwrap();
+    end(&mut c, &resp).unwrap();
+    assert!(c.deflate_params().is_some() && s.deflate_params().is_some());
+}
