@@ -158,15 +158,19 @@ fn connect_error(url: &str, e: &wspc_io::Error) -> (u8, String) {
         E::Url(s) => (EXIT_USAGE, format!("bad URL: {s}")),
         E::Io(io) => (EXIT_IO, format!("cannot connect to {url}: {io}")),
         E::Tls(s) => {
-            let hint = if s.contains("InvalidContentType") { " (does the server speak TLS on that port?)" } else { "" };
+            let plain = matches!(
+                s,
+                wspc_io::TlsError::Rustls(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType))
+            );
+            let hint = if plain { " (does the server speak TLS on that port?)" } else { "" };
             (EXIT_TLS, format!("TLS error with {url}: {s}{hint}"))
         }
         E::HttpStatus { status, headers } => {
             let phrase = reason_phrase(*status);
             let location = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| format!(" (Location: {v})"))
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!(" (Location: {v})"))
                 .unwrap_or_default();
             (
                 EXIT_HANDSHAKE,
@@ -327,7 +331,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let (ws, resp) = match wspc_io::tokio::connect_with(&args.url, &opts).await {
+    let (ws, resp) = match wspc_io::tokio::connect_with(args.url.as_str(), &opts).await {
         Ok(c) => c,
         Err(e) => {
             let (code, msg) = connect_error(&args.url, &e);
@@ -338,8 +342,8 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         eprintln!(
             "connected to {} (subprotocol: {}, extensions: {}){}",
             args.url,
-            resp.subprotocol.as_deref().unwrap_or("none"),
-            resp.header("sec-websocket-extensions").unwrap_or("none"),
+            ws.subprotocol().unwrap_or("none"),
+            resp.headers().get("sec-websocket-extensions").and_then(|v| v.to_str().ok()).unwrap_or("none"),
             if interactive { "; type lines to send, Ctrl-D or Ctrl-C to close" } else { "" },
         );
     }
@@ -499,10 +503,10 @@ mod tests {
         assert_eq!(connect_error(url, &wspc_io::Error::Url("x".into())).0, EXIT_USAGE);
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(connect_error(url, &wspc_io::Error::Io(refused)).0, EXIT_IO);
-        let (code, msg) = connect_error(url, &wspc_io::Error::HttpStatus { status: 404, headers: vec![] });
+        let (code, msg) = connect_error(url, &wspc_io::Error::HttpStatus { status: 404, headers: Default::default() });
         assert_eq!(code, EXIT_HANDSHAKE);
         assert!(msg.contains("HTTP 404 Not Found"), "{msg}");
-        assert_eq!(connect_error(url, &wspc_io::Error::Tls("bad".into())).0, EXIT_TLS);
+        assert_eq!(connect_error(url, &wspc_io::Error::Tls(wspc_io::TlsError::Pem("bad".into()))).0, EXIT_TLS);
         assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_secs("x").is_err());
     }

@@ -298,11 +298,11 @@ where
             let mut path = String::new();
             let mut chosen: Option<String> = None;
             let handler = |req: &Request| {
-                path = req.target.clone();
+                path = req.uri().to_string();
                 let mut a = Accept::default();
-                if let Some(p) = req.subprotocols.iter().find(|o| ctx.subprotocols.contains(o)) {
-                    chosen = Some(p.clone());
-                    a = a.subprotocol(p.clone());
+                if let Some(p) = wspc_io::http::subprotocols(req).find(|o| ctx.subprotocols.iter().any(|s| s == o)) {
+                    chosen = Some(p.to_string());
+                    a = a.subprotocol(p);
                 }
                 Ok(a)
             };

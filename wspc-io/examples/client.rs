@@ -31,11 +31,11 @@ async fn main() {
     }
     let url = url.unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
     let opts = opts.config(config);
-    let (ws, resp) = wspc_io::tokio::connect_with(&url, &opts).await.unwrap_or_else(|e| {
+    let (ws, _) = wspc_io::tokio::connect_with(&url, &opts).await.unwrap_or_else(|e| {
         eprintln!("connect {url}: {e}");
         std::process::exit(1)
     });
-    if let Some(p) = &resp.subprotocol {
+    if let Some(p) = ws.subprotocol() {
         eprintln!("subprotocol: {p}");
     }
     let (mut rx, mut tx) = ws.split();

@@ -9,6 +9,14 @@
 //!   `recv_piece`/`close`/`split`.
 //! - [`tokio`] (feature `tokio`): [`tokio::connect`], [`tokio::accept_with`],
 //!   [`tokio::WebSocket`]: `async fn send/recv`, `Stream` + `Sink`, split halves.
+//! - [`hyper`] (feature `hyper`): [`hyper::upgrade`] turns a hyper 1.x request into its
+//!   `101` response and a [`tokio::WebSocket`] with the subprotocol and permessage-deflate
+//!   negotiated; [`axum`] (feature `axum`): the `WebSocketUpgrade` extractor over it.
+//! - [`http`]: the boundary speaks the `http` crate: a client connects to a `&str`, a
+//!   `Uri` or an `http::Request<()>` ([`IntoClientRequest`]), a server's handler gets
+//!   [`Request`] (`http::Request<()>`) and rejects with any [`Reject`]
+//!   (`http::Response<String>`); [`http::client_request`]/[`http::client_response`] are the
+//!   client handshake for callers that do their own I/O.
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
@@ -25,10 +33,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod blocking;
 mod config;
 mod error;
 pub mod http;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod keepalive;
 mod message;
 mod session;
@@ -38,8 +50,8 @@ pub mod tls;
 pub mod tokio;
 
 pub use config::*;
-pub use error::{Error, Result};
-pub use http::{Accept, ClientOptions, Reject, Request, Response};
+pub use error::{Error, Result, TlsError};
+pub use http::{reject, Accept, ClientOptions, IntoClientRequest, Reject, Request, Response};
 pub use message::{CloseFrame, Message, Piece, PieceKind};
 pub use wspc;
 #[cfg(feature = "deflate")]

@@ -885,6 +885,17 @@ impl Session {
     }
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("close_sent", &self.close_sent)
+            .field("close_received", &self.close_received)
+            .field("backlog", &self.backlog())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         // The write buffer is worth keeping for the next connection on this thread.

@@ -74,7 +74,7 @@ fn blocking_wss_rejects_an_unknown_ca() {
         );
     });
     // Default options: web PKI roots, which do not include the test certificate.
-    let r = blocking::connect(&format!("wss://localhost:{port}/"));
+    let r = blocking::connect(format!("wss://localhost:{port}/"));
     assert!(matches!(r, Err(wspc_io::Error::Tls(_)) | Err(wspc_io::Error::Io(_))), "{:?}", r.err());
     h.join().unwrap();
 }

@@ -28,7 +28,7 @@ async fn echo_server(config: Config) -> String {
             let config = config.clone();
             tokio::spawn(async move {
                 let handler = |req: &Request| {
-                    Ok(if req.subprotocols.iter().any(|p| p == "chat") {
+                    Ok(if wspc_io::http::subprotocols(req).any(|p| p == "chat") {
                         Accept::default().subprotocol("chat")
                     } else {
                         Accept::default()
@@ -48,7 +48,7 @@ async fn echo_stream_and_sink() {
     let addr = echo_server(Config::default()).await;
     let opts = ClientOptions::default().subprotocol("chat");
     let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
-    assert_eq!(resp.subprotocol.as_deref(), Some("chat"));
+    assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), "chat");
     assert_eq!(ws.subprotocol(), Some("chat"));
     ws.send(Message::text("hello")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
@@ -150,7 +150,12 @@ async fn permessage_deflate_both_sides() {
     let addr = echo_server(Config::default().deflate(true)).await;
     let opts = ClientOptions::default().config(Config::default().deflate(true));
     let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
-    assert!(resp.header("sec-websocket-extensions").unwrap().contains("permessage-deflate"));
+    assert!(resp
+        .headers()
+        .get("sec-websocket-extensions")
+        .and_then(|v| v.to_str().ok())
+        .unwrap()
+        .contains("permessage-deflate"));
     for i in 0..20 {
         let t = format!("{i} ").repeat(5000);
         ws.send(Message::text(t.clone())).await.unwrap();
@@ -237,7 +242,7 @@ async fn client_sees_http_errors() {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         let (s, _) = l.accept().await.unwrap();
-        let _ = accept_with(s, &Config::default(), |_: &Request| Err(wspc_io::Reject::new(401, "who are you"))).await;
+        let _ = accept_with(s, &Config::default(), |_: &Request| Err(wspc_io::reject(401, "who are you"))).await;
     });
     match connect(&format!("ws://{addr}/")).await {
         Err(Error::HttpStatus { status: 401, .. }) => {}
@@ -272,4 +277,54 @@ async fn large_and_small_messages_alternate() {
         }
         ws.close(None).await.unwrap();
     }
+}
+
+/// The async accept hook: the handshake waits for the application's decision (here a
+/// token checked after an await), which sees the client's `http::Request` headers; a
+/// rejection is any `http::Response`, sent as is.
+#[tokio::test]
+async fn async_accept_hook_and_http_request_client() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let decide = |req: &Request| {
+                    let token = req.headers().get("authorization").cloned();
+                    let path = req.uri().path().to_string();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await; // a token lookup
+                        if token.as_ref().is_some_and(|t| t == "Bearer good") && path == "/chat" {
+                            Ok(Accept::default().header("x-user", "alice"))
+                        } else {
+                            let mut r = wspc_io::reject(401, "bad token");
+                            r.headers_mut().insert("www-authenticate", "Bearer".parse().unwrap());
+                            Err(r)
+                        }
+                    }
+                };
+                if let Ok(ws) = wspc_io::tokio::accept_async_with(s, &Config::default(), decide).await {
+                    echo(ws).await
+                }
+            });
+        }
+    });
+    let req =
+        |token: &str| http::Request::get(format!("ws://{addr}/chat")).header("authorization", token).body(()).unwrap();
+    let (mut ws, resp) = connect(req("Bearer good")).await.unwrap();
+    assert_eq!(resp.headers().get("x-user").unwrap(), "alice");
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hi"));
+    ws.close(None).await.unwrap();
+    match connect(req("Bearer bad")).await {
+        Err(Error::HttpStatus { status: 401, headers }) => {
+            assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("connected with a bad token"),
+    }
+    // A Uri works as well as a &str.
+    let uri: http::Uri = format!("ws://{addr}/other").parse().unwrap();
+    assert!(matches!(connect(uri).await, Err(Error::HttpStatus { status: 401, .. })));
 }
