@@ -301,7 +301,7 @@ pub fn run(args: ConnectArgs) -> Result<ExitCode, BoxError> {
 fn render(msg: &Message, binary: bool) -> Option<Vec<u8>> {
     let mut out = match msg {
         Message::Text(t) => t.as_bytes().to_vec(),
-        Message::Binary(b) if binary => b.clone(),
+        Message::Binary(b) if binary => b.to_vec(),
         Message::Binary(b) => {
             let mut s = format!("<binary {} bytes", b.len());
             if !b.is_empty() {
@@ -427,9 +427,9 @@ async fn connect(args: ConnectArgs) -> ExitCode {
             line = lines.recv() => match line {
                 Some(line) => {
                     let msg = if args.binary {
-                        Message::Binary(line)
+                        Message::binary(line)
                     } else {
-                        Message::Text(String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+                        Message::text(String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
                     };
                     if tx.send(msg).await.is_err() {
                         // The receiver reports why.
@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(render(&Message::binary(vec![7; 40]), true).unwrap().len(), 41);
         let long = String::from_utf8(render(&Message::binary(vec![0; 40]), false).unwrap()).unwrap();
         assert!(long.starts_with("<binary 40 bytes: 00 00") && long.ends_with(" …>\n"), "{long}");
-        assert!(render(&Message::Pong(vec![]), false).is_none());
+        assert!(render(&Message::pong(vec![]), false).is_none());
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn main() {
             line.pop();
         }
         let text = String::from_utf8_lossy(&line).into_owned();
-        if let Err(e) = writer.send(Message::Text(text)) {
+        if let Err(e) = writer.send(Message::text(text)) {
             eprintln!("send: {e}");
             std::process::exit(1);
         }

@@ -43,16 +43,19 @@ pub mod http;
 pub mod hyper;
 mod keepalive;
 mod message;
+mod payload;
 mod session;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+pub use bytes::Bytes;
 pub use config::*;
 pub use error::{Error, Result, TlsError};
 pub use http::{reject, Accept, ClientOptions, IntoClientRequest, Reject, Request, Response};
 pub use message::{CloseFrame, Message, Piece, PieceKind};
+pub use payload::{NotUtf8, Payload, Utf8Payload};
 pub use wspc;
 #[cfg(feature = "deflate")]
 pub use wspc::deflate::{DeflateConfig, DeflateOffer};

@@ -66,8 +66,8 @@ fn echo_text_binary_ping_close() {
     ws.send(Message::text("héllo")).unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("héllo"));
     let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
-    ws.send(Message::Binary(big.clone())).unwrap();
-    assert_eq!(ws.recv().unwrap(), Message::Binary(big));
+    ws.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::binary(big));
     let big = "é€😀中κ".repeat(50_000);
     let bytes = big.as_bytes();
     let cuts = [0, 100_001, 100_002, 500_003, bytes.len()];
@@ -75,8 +75,8 @@ fn echo_text_binary_ping_close() {
         ws.send_fragment(true, bytes[w[0]..w[1]].to_vec(), w[1] == bytes.len()).unwrap();
     }
     assert_eq!(ws.recv().unwrap(), Message::text(big));
-    ws.send(Message::Ping(b"p".to_vec())).unwrap();
-    assert_eq!(ws.recv().unwrap(), Message::Pong(b"p".to_vec()));
+    ws.send(Message::ping(b"p".to_vec())).unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::pong(b"p".to_vec()));
     // Corked: several messages, one flush.
     for i in 0..100 {
         ws.feed(Message::text(format!("m{i}"))).unwrap();
@@ -97,7 +97,7 @@ fn receive_in_pieces() {
     let cfg = Config::default().receive_buffer_size(4096);
     let (mut ws, _) = blocking::connect_with(format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
     let big = vec![7u8; 1 << 20];
-    ws.send(Message::Binary(big)).unwrap();
+    ws.send(Message::binary(big)).unwrap();
     let mut buf = Vec::new();
     let (mut total, mut pieces) = (0, 0);
     loop {
@@ -135,7 +135,7 @@ fn split_halves_from_two_threads() {
     });
     for i in 0..N {
         if i % 100 == 7 {
-            wr.send(Message::Binary(vec![1; 70_000 + i])).unwrap();
+            wr.send(Message::binary(vec![1; 70_000 + i])).unwrap();
         } else {
             wr.feed(Message::text(format!("message {i}"))).unwrap();
         }
@@ -209,7 +209,7 @@ fn write_timeout_cuts_a_peer_that_stops_reading() {
         let msg = vec![7u8; 64 << 10];
         let mut sent = 0usize;
         let err = loop {
-            match ws.send(Message::Binary(msg.clone())) {
+            match ws.send(Message::binary(msg.clone())) {
                 Ok(()) => sent += 1,
                 Err(e) => break e,
             }
@@ -338,9 +338,9 @@ fn fragmented_send_arrives_whole() {
     let (mut ws, _) = blocking::connect(format!("ws://{addr}/")).unwrap();
     ws.send_fragment(true, b"one ".to_vec(), false).unwrap();
     ws.send_fragment(true, b"two ".to_vec(), false).unwrap();
-    ws.send(Message::Ping(vec![9])).unwrap();
+    ws.send(Message::ping(vec![9])).unwrap();
     ws.send_fragment(true, "three ✓".as_bytes().to_vec(), true).unwrap();
-    assert_eq!(ws.recv().unwrap(), Message::Pong(vec![9]));
+    assert_eq!(ws.recv().unwrap(), Message::pong(vec![9]));
     assert_eq!(ws.recv().unwrap(), Message::text("one two three ✓"));
     ws.close(None).unwrap();
     h.join().unwrap();

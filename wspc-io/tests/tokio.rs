@@ -75,8 +75,8 @@ async fn echo_stream_and_sink() {
     ws.send(Message::binary(vec![9; 3])).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(vec![9; 3]));
-    ws.send(Message::Ping(vec![1, 2, 3])).await.unwrap();
-    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Pong(vec![1, 2, 3]));
+    ws.send(Message::ping(vec![1, 2, 3])).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::pong(vec![1, 2, 3]));
     ws.close(Some(CloseFrame::new(1000, "done"))).await.unwrap();
     assert!(ws.is_closed());
     assert!(ws.recv().await.is_none());
@@ -327,4 +327,25 @@ async fn async_accept_hook_and_http_request_client() {
     // A Uri works as well as a &str.
     let uri: http::Uri = format!("ws://{addr}/other").parse().unwrap();
     assert!(matches!(connect(uri).await, Err(Error::HttpStatus { status: 401, .. })));
+}
+
+/// Shared `Bytes` payloads from a client (masked through the engine's send buffer) and
+/// text from static strings: echoed intact, the shared bytes unchanged after the sends.
+#[tokio::test]
+async fn shared_payloads_round_trip() {
+    let addr = echo_server(Config::default()).await;
+    let (mut ws, _) = connect(format!("ws://{addr}/")).await.unwrap();
+    let big = wspc_io::Bytes::from((0..300_000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>());
+    let small = wspc_io::Bytes::from_static(b"tiny");
+    for b in [&big, &small, &big] {
+        ws.feed(Message::Binary(b.clone().into())).await.unwrap();
+    }
+    ws.send(Message::text("static text")).await.unwrap();
+    for b in [&big, &small, &big] {
+        assert_eq!(ws.recv().await.unwrap().unwrap().as_bytes(), &b[..]);
+    }
+    let m = ws.recv().await.unwrap().unwrap();
+    assert_eq!(m.as_text(), Some("static text"));
+    assert_eq!(big[1], 7, "masking happened in the engine's buffer, not in the shared bytes");
+    ws.close(None).await.unwrap();
 }
