@@ -230,7 +230,7 @@ fn insecure_tls() -> Arc<rustls::ClientConfig> {
             self.0.signature_verification_algorithms.supported_schemes()
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = wspc_io::tls::provider();
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()

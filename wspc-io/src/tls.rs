@@ -1,5 +1,7 @@
-//! TLS with rustls (ring): client configurations (web PKI roots, or a given CA), server
-//! configurations from PEM, and the blocking [`TlsStream`].
+//! TLS with rustls: client configurations (web PKI roots, the system's trust store with
+//! feature `native-roots`, or a given CA), server configurations from PEM (parsed by
+//! `rustls-pki-types`), and the blocking [`TlsStream`]. Errors are typed
+//! ([`TlsError`](crate::TlsError), with rustls' own error inside).
 
 use crate::{Error, Result, TlsError};
 use rustls::pki_types::pem::PemObject;
@@ -9,8 +11,16 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The crypto provider: aws-lc-rs (feature `aws-lc-rs`, the default: rustls' recommended
+/// provider, with the post-quantum hybrid key exchange X25519MLKEM768 preferred), else
+/// ring (feature `ring`).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(feature = "aws-lc-rs")]
+    return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    compile_error!("the `tls` feature needs a crypto provider: feature `aws-lc-rs` (default) or `ring`");
 }
 
 fn pem_err(e: impl std::fmt::Display) -> Error {
@@ -25,12 +35,33 @@ pub fn default_client_config() -> Arc<rustls::ClientConfig> {
         Arc::new(
             rustls::ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
-                .expect("ring supports the default versions")
+                .expect("the provider supports the default versions")
                 .with_root_certificates(roots)
                 .with_no_client_auth(),
         )
     })
     .clone()
+}
+
+/// A client configuration trusting the operating system's certificate store (feature
+/// `native-roots`: `rustls-native-certs`, e.g. `/etc/ssl/certs` on Debian), so that
+/// corporate CAs installed there are trusted. Certificates the store holds but rustls
+/// cannot parse are skipped; none at all is an error.
+#[cfg(feature = "native-roots")]
+pub fn native_roots_client_config() -> Result<Arc<rustls::ClientConfig>> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found.errors.first().map_or_else(|| "no certificate found".to_string(), |e| e.to_string());
+        return Err(Error::Tls(TlsError::Pem(format!("the system trust store: {why}"))));
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }
 
 /// A client configuration trusting only the CA certificates in `ca_pem`.
