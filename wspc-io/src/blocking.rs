@@ -493,6 +493,7 @@ fn on_deadline(s: &mut Session, timers: &mut Timers, deadline: Option<Instant>) 
             Tick::Wait => {}
             Tick::Ping => s.queue_ping(Vec::new()),
             Tick::Dead => {
+                tracing::debug!("no answer to the keepalive ping: connection failed");
                 let e = Error::KeepaliveTimeout;
                 s.read_failed(e.duplicate());
                 return Err(e);

@@ -530,6 +530,7 @@ impl Session {
 
     /// The transport failed while writing: nothing more can be sent.
     pub(crate) fn write_failed(&mut self, e: &Error) {
+        tracing::trace!(role = ?self.role, error = %e, "write failed");
         if self.write_error.is_none() {
             self.write_error = Some(Box::new(e.duplicate()));
         }
@@ -651,6 +652,8 @@ impl Session {
     }
 
     fn fail_recv(&mut self, e: wspc::Error) -> Error {
+        // Protocol violations and limits hit (1009: message, frame or fragment count).
+        tracing::debug!(role = ?self.role, close_code = e.close_code(), error = %e, "connection failed");
         if let Some(code) = e.close_code() {
             if !self.close_sent {
                 self.close_sent = true;
@@ -782,6 +785,7 @@ impl Session {
                                 code: status,
                                 reason: String::from_utf8_lossy(data).into_owned(),
                             });
+                            tracing::debug!(role = ?self.role, code = status, "close frame received");
                             self.handle.complete_action(token, 0);
                             self.recv_posted = false;
                             self.close_received = true;

@@ -458,12 +458,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Tick::Wait => {}
                 Tick::Ping => self.s.queue_ping(Vec::new()),
                 Tick::Dead => {
+                    tracing::debug!("no answer to the keepalive ping: connection failed");
                     self.s.read_failed(Error::KeepaliveTimeout);
                     return Err(Error::KeepaliveTimeout);
                 }
             }
         }
         if self.close_deadline.is_some_and(|d| now >= d) {
+            tracing::debug!("the close handshake timed out");
             return Err(Error::CloseTimeout);
         }
         Ok(())

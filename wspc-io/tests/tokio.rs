@@ -349,3 +349,54 @@ async fn shared_payloads_round_trip() {
     assert_eq!(big[1], 7, "masking happened in the engine's buffer, not in the shared bytes");
     ws.close(None).await.unwrap();
 }
+
+/// Captures `tracing` events (their fields, as text) on the current thread.
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={:?} ", f.name(), v));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        let mut f = Fields(String::new());
+        e.record(&mut f);
+        self.0.lock().unwrap().push(f.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Debug events say why an upgrade was refused and which close code ended a connection
+/// (a limit hit: 1009).
+#[tokio::test]
+async fn tracing_events_for_refusals_and_limits() {
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _guard = tracing::subscriber::set_default(Capture(events.clone()));
+    let addr = echo_server(Config::default().max_message_size(Some(1000))).await;
+    // Not an upgrade: refused with 426.
+    let mut tcp = TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    tcp.read_to_end(&mut out).await.unwrap();
+    // Too large a message: the server fails the connection with 1009.
+    let (mut ws, _) = connect(format!("ws://{addr}/")).await.unwrap();
+    ws.send(Message::binary(vec![0; 5000])).await.unwrap();
+    assert!(matches!(ws.recv().await, Some(Ok(Message::Close(Some(CloseFrame { code: 1009, .. }))))));
+    let events = events.lock().unwrap().join("\n");
+    assert!(events.contains("status=426") && events.contains("upgrade refused"), "{events}");
+    assert!(events.contains("connection failed") && events.contains("close_code=1009"), "{events}");
+    assert!(events.contains("code=1009") && events.contains("close frame received"), "{events}");
+}
