@@ -8,19 +8,16 @@ use axum::response::{Html, Response};
 use axum::routing::get;
 use axum::Router;
 use wspc_io::axum::{WebSocket, WebSocketUpgrade};
-use wspc_io::{Config, Message};
+use wspc_io::Config;
 
 async fn ws(upgrade: WebSocketUpgrade, State(subprotocol): State<Option<String>>) -> Response {
     upgrade.config(Config::default().deflate(true)).protocols(subprotocol).on_upgrade(echo)
 }
 
 async fn echo(mut ws: WebSocket) {
+    // `feed` queues the echo; `recv` flushes before it waits for more input.
     while let Some(Ok(m)) = ws.recv().await {
-        if let Message::Close(_) = m {
-            break;
-        }
-        // `feed` queues the echo; `recv` flushes before it waits for more input.
-        if m.is_data() && ws.feed(m).await.is_err() {
+        if m.is_close() || (m.is_data() && ws.feed(m).await.is_err()) {
             break;
         }
     }

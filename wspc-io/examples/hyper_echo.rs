@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use wspc_io::hyper::{upgrade, UpgradedIo};
 use wspc_io::tokio::WebSocket;
-use wspc_io::{Accept, Config, Message};
+use wspc_io::{Accept, Config};
 
 type Body = Full<Bytes>;
 
@@ -46,11 +46,9 @@ async fn route(mut req: Request<Incoming>, subprotocol: Arc<Option<String>>) -> 
 }
 
 async fn echo(mut ws: WebSocket<UpgradedIo>) {
+    // `feed` queues the echo; `recv` flushes before it waits for more input.
     while let Some(Ok(m)) = ws.recv().await {
-        if let Message::Close(_) = m {
-            break;
-        }
-        if m.is_data() && ws.feed(m).await.is_err() {
+        if m.is_close() || (m.is_data() && ws.feed(m).await.is_err()) {
             break;
         }
     }

@@ -231,6 +231,15 @@ async fn refuse<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8], limit: Duration
     .await;
 }
 
+/// The handshake timeout passed (`what` did not come in time): answers `status` and
+/// returns the error.
+async fn timed_out<S: AsyncWrite + Unpin>(io: &mut S, status: ::http::StatusCode, what: &str) -> Error {
+    tracing::debug!(status = status.as_u16(), "upgrade refused: {what} within the handshake timeout");
+    let resp = http::error_response(status, &Default::default(), "handshake timeout\n");
+    refuse(io, &resp, Duration::from_millis(500)).await;
+    Error::HandshakeTimeout
+}
+
 async fn accept_inner<S, F, Fut>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -242,16 +251,7 @@ where
     let (request, len) = loop {
         let n = match ::tokio::time::timeout_at(deadline, read_head(&mut io, &mut buf)).await {
             Ok(r) => r?,
-            Err(_) => {
-                tracing::debug!("upgrade refused: no complete request within the handshake timeout");
-                let resp = http::error_response(
-                    ::http::StatusCode::REQUEST_TIMEOUT,
-                    &Default::default(),
-                    "handshake timeout\n",
-                );
-                refuse(&mut io, &resp, Duration::from_millis(500)).await;
-                return Err(Error::HandshakeTimeout);
-            }
+            Err(_) => return Err(timed_out(&mut io, ::http::StatusCode::REQUEST_TIMEOUT, "no complete request").await),
         };
         if n == 0 {
             return Err(Error::ConnectionReset);
@@ -267,16 +267,7 @@ where
     };
     let decision = match ::tokio::time::timeout_at(deadline, handler(&request)).await {
         Ok(d) => d,
-        Err(_) => {
-            tracing::debug!("upgrade refused: the application did not decide within the handshake timeout");
-            let resp = http::error_response(
-                ::http::StatusCode::SERVICE_UNAVAILABLE,
-                &Default::default(),
-                "handshake timeout\n",
-            );
-            refuse(&mut io, &resp, Duration::from_millis(500)).await;
-            return Err(Error::HandshakeTimeout);
-        }
+        Err(_) => return Err(timed_out(&mut io, ::http::StatusCode::SERVICE_UNAVAILABLE, "no decision").await),
     };
     let subprotocol = decision.as_ref().ok().and_then(|a| a.subprotocol.clone());
     let answered = decision.map_err(http::Refusal::rejected).and_then(|a| http::answer(request.headers(), a, config));

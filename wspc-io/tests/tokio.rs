@@ -150,12 +150,7 @@ async fn permessage_deflate_both_sides() {
     let addr = echo_server(Config::default().deflate(true)).await;
     let opts = ClientOptions::default().config(Config::default().deflate(true));
     let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
-    assert!(resp
-        .headers()
-        .get("sec-websocket-extensions")
-        .and_then(|v| v.to_str().ok())
-        .unwrap()
-        .contains("permessage-deflate"));
+    assert!(resp.headers()["sec-websocket-extensions"].to_str().unwrap().contains("permessage-deflate"));
     for i in 0..20 {
         let t = format!("{i} ").repeat(5000);
         ws.send(Message::text(t.clone())).await.unwrap();
