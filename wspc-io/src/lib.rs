@@ -31,7 +31,7 @@
 //! only its state (about 2.3 KiB of resident memory per idle server connection, tokio's
 //! task and registration included). A blocking connection keeps its buffers while it waits.
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 #[cfg(feature = "axum")]
 pub mod axum;
