@@ -6,6 +6,7 @@
 //                   [--screenshot PNG]   (default tests-interop/out/browser.png)
 //                   [--spki BASE64]  trust a test certificate: Chromium's
 //                     --ignore-certificate-errors-spki-list (base64 SHA-256 of its SPKI)
+//                   [--require-extension NAME]  (fail unless NAME was negotiated)
 //   WS_URL (ws://...): a local test page (tests-interop/out/browser-page.html, loaded
 //     as file://) runs the checks against WS_URL.
 //   PAGE_URL (http://, file://, data:): that page is loaded and the checks run inside
@@ -29,6 +30,7 @@ let subprotocol = null;
 let maxMiB = 4;
 let screenshot = null;
 let spki = null;
+let requireExtension = null;
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--ws') wsUrl = argv[++i];
@@ -36,6 +38,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--max-mib') maxMiB = Number(argv[++i]);
   else if (a === '--screenshot') screenshot = argv[++i];
   else if (a === '--spki') spki = argv[++i];
+  else if (a === '--require-extension') requireExtension = argv[++i];
   else if (target === null) target = a;
   else { console.error(`browser.js: unexpected argument ${a}`); process.exit(2); }
 }
@@ -190,6 +193,10 @@ async function main() {
       page.evaluate(inPage, { wsUrl, subprotocol, maxMiB }),
       new Promise((_, rej) => setTimeout(() => rej(new Error('page checks did not finish within 180 s')), 180000)),
     ]);
+    if (requireExtension) {
+      const ok = (res.extensions || '').split(',').some((e) => e.trim().split(';')[0].trim() === requireExtension);
+      res.results.push({ name: `extension ${requireExtension} negotiated`, ok, detail: `extensions "${res.extensions}"`, ms: 0 });
+    }
     for (const r of res.results) console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.ok ? '' : ': ' + r.detail} (${r.ms} ms)`);
     console.log(`negotiated extensions: "${res.extensions}", protocol: "${res.protocol}"`);
     await page.screenshot({ path: screenshot, fullPage: true });

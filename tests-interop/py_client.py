@@ -10,8 +10,9 @@ Checks, each printed as "ok"/"FAIL" with its time:
   ping/pong with payload, close with code 4000 + reason echoed back by the server;
   --subprotocol NAME: offers NAME and requires the server to select it
   (start the server with that subprotocol enabled);
-  --compression: offers permessage-deflate and requires the server to accept it
-  (without it, nothing is offered and none must be negotiated).
+  --compression: offers permessage-deflate and requires the server to accept it, and
+  that the echo of a compressible 1 MiB text arrives compressed (fewer than 1/10 of its
+  bytes on the wire) (without it, nothing is offered and none must be negotiated).
 Ends with "py_client: N passed, M failed"; exit status 1 on any failure.
 """
 import os
@@ -24,10 +25,22 @@ import random  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from websockets.asyncio.client import connect  # noqa: E402
+from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 STEP_TIMEOUT = 60.0
+
+
+class CountingConnection(ClientConnection):
+    """Counts the bytes read from the socket (to see compression on the wire)."""
+
+    wire_in = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.wire_in += len(data)
+        super().data_received(data)
+
+
 results: list[tuple[str, bool]] = []
 
 
@@ -83,6 +96,7 @@ async def main() -> int:
         open_timeout=20,
         close_timeout=20,
         user_agent_header="wspc-interop-py-client",
+        create_connection=CountingConnection,
     )
     mode = f"compression={'on' if a.compression else 'off'} subprotocol={a.subprotocol or '-'}"
     print(f"py_client: {a.url} ({mode})", flush=True)
@@ -107,6 +121,17 @@ async def main() -> int:
             check(ws.subprotocol is None, f"no subprotocol offered but server selected {ws.subprotocol!r}")
 
     await run_step("handshake (extensions/subprotocol)", handshake())
+
+    async def compressed_on_wire():
+        msg = "".join(f"line {i % 100}: the quick brown fox\n" for i in range(40000))[: 1 << 20]
+        before = ws.wire_in
+        await echo(ws, msg, "compressible text")
+        wire = ws.wire_in - before
+        check(wire < len(msg) // 10, f"echo of {len(msg)} compressible bytes took {wire} bytes on the wire")
+        print(f"     compressible 1 MiB echo: {wire} bytes on the wire", flush=True)
+
+    if a.compression:
+        await run_step("compressed on the wire", compressed_on_wire())
     await run_step("text multi-byte UTF-8",
                    echo(ws, "héllo wörld — Ωμέγα — 日本語テキスト — 🎉🚀 — \u0000 end", "utf8 text"))
     await run_step("binary all byte values", echo(ws, bytes(range(256)) * 4, "binary"))

@@ -6,6 +6,11 @@
 #                  substituted for "{addr}"); repeatable. Server-role tests against it:
 #                  py_client.py, node_client.js (each with compression off and on) and
 #                  browser.js (Chromium).
+#   --app-server CMD  an HTTP app with a page on / and an echo WebSocket on /ws (the
+#                  axum_echo and hyper_echo examples; same ADDR contract): py_client.py
+#                  without and with compression (the latter checks that a compressible
+#                  echo arrives compressed on the wire) and browser.js loading the page
+#                  and requiring permessage-deflate; repeatable.
 #   --client CMD   a line-echo client command (gets the URL appended, or "{url}");
 #                  repeatable; client-role tests: run_client_tests.sh (py and node peer servers).
 #   --examples DIR default when neither --server nor --client is given: DIR/echo_server,
@@ -25,18 +30,20 @@ ROOT="$(cd "$HERE/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
 OUT="$HERE/out"; mkdir -p "$OUT"
 
-SERVERS=(); CLIENTS=(); EXAMPLES="$ROOT/target/release/examples"
+SERVERS=(); CLIENTS=(); APPS=(); EXAMPLES="$ROOT/target/release/examples"
 while [ $# -gt 0 ]; do
   case "$1" in
     --server) SERVERS+=("$2"); shift 2 ;;
     --client) CLIENTS+=("$2"); shift 2 ;;
+    --app-server) APPS+=("$2"); shift 2 ;;
     --examples) EXAMPLES="$2"; shift 2 ;;
     -h|--help) awk 'NR>1 && /^#/ {sub(/^# ?/, ""); print; next} NR>1 {exit}' "$0"; exit 0 ;;
     *) echo "run_all: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-if [ ${#SERVERS[@]} -eq 0 ] && [ ${#CLIENTS[@]} -eq 0 ]; then
+if [ ${#SERVERS[@]} -eq 0 ] && [ ${#CLIENTS[@]} -eq 0 ] && [ ${#APPS[@]} -eq 0 ]; then
   for b in echo_server echo_server_blocking; do [ -x "$EXAMPLES/$b" ] && SERVERS+=("$EXAMPLES/$b"); done
+  for b in axum_echo hyper_echo; do [ -x "$EXAMPLES/$b" ] && APPS+=("$EXAMPLES/$b"); done
   [ -x "$EXAMPLES/client" ] && CLIENTS+=("$EXAMPLES/client")
   if [ ${#SERVERS[@]} -eq 0 ] && [ ${#CLIENTS[@]} -eq 0 ]; then
     echo "run_all: no executables in $EXAMPLES (build: cargo build --release -p wspc-io --examples)" >&2; exit 2
@@ -135,6 +142,20 @@ for s in "${SERVERS[@]}"; do
     fi
   else
     echo "=== [$label] subprotocol run skipped (set SERVER_SUBPROTOCOL_ARGS to the server's flag enabling 'chat')"
+  fi
+done
+
+k=0
+for s in "${APPS[@]}"; do
+  k=$((k+1)); label="app$k:$(basename "${s%% *}")"
+  log="$OUT/app$k.log"
+  if start_server "$label" "$log" "$s"; then
+    run_test "[$label] py_client /ws" "$PY" "$HERE/py_client.py" "${URL}ws" --big-mib 4
+    run_test "[$label] py_client /ws --compression" "$PY" "$HERE/py_client.py" "${URL}ws" --compression --big-mib 4
+    run_test "[$label] browser page / -> /ws (chromium, deflate)" node "$HERE/browser.js" "http://$ADDR/" \
+      --ws "${URL}ws" --require-extension permessage-deflate --screenshot "$OUT/browser-app$k.png"
+    check_alive "$label" "$log"
+    stop_server
   fi
 done
 

@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
-use wspc_io::{blocking, Accept, ClientOptions, Config, Reject, Request};
+use wspc_io::{blocking, Accept, ClientOptions, Config, Request};
 
 /// Input bytes handed out in chunks; writes collected (shared, so they can be inspected
 /// after the stream was moved into the API).
@@ -118,21 +118,21 @@ fn server(flags: u8, splits: &[u8], data: &[u8]) {
     let reject = flags & 16 != 0;
     let mut saw_request = None;
     let handler = |req: &Request| {
-        assert!(req.headers.len() <= max_headers);
-        assert_eq!(req.method, "GET");
-        for p in &req.subprotocols {
+        assert!(req.headers().len() <= max_headers);
+        assert_eq!(req.method(), "GET");
+        for p in wspc_io::http::subprotocols(req) {
             // Offers are passed through as sent (not checked to be tokens: see
             // HARDENING_FINDINGS.md); they never carry line breaks.
             assert!(!p.is_empty() && !p.contains(['\r', '\n', '\0', ',']), "bad subprotocol {p:?}");
         }
-        let _ = (req.path(), req.query(), req.header("host"));
-        saw_request = Some(req.subprotocols.first().cloned());
+        let _ = (req.uri().path(), req.uri().query(), req.headers().get("host"));
+        saw_request = Some(wspc_io::http::subprotocols(req).next().map(str::to_string));
         if reject {
-            Err(Reject::new(403, "no"))
+            Err(wspc_io::reject(403, "no"))
         } else {
             let mut a = Accept::default().header("X-Fuzz", "1");
-            if let Some(p) = req.subprotocols.first() {
-                a = a.subprotocol(p.clone());
+            if let Some(p) = wspc_io::http::subprotocols(req).next() {
+                a = a.subprotocol(p);
             }
             Ok(a)
         }
@@ -205,8 +205,8 @@ fn client(flags: u8, splits: &[u8], data: &[u8]) {
     })));
     match blocking::client_handshake(pipe.clone(), &url, &opts) {
         Ok((mut ws, resp)) => {
-            assert_eq!(resp.status, 101);
-            if let Some(p) = &resp.subprotocol {
+            assert_eq!(resp.status(), 101);
+            if let Some(p) = ws.subprotocol() {
                 assert!(p == "chat" || p == "superchat");
             }
             for _ in 0..64 {

@@ -82,10 +82,10 @@ fn build(conn: u32, seq: u64, rng: &mut Rng, text: bool) -> (Message, u64) {
     if text {
         let mut s: String = head.iter().map(|b| format!("{b:02x}")).collect();
         s.push_str(std::str::from_utf8(&payload).expect("ASCII"));
-        (Message::Text(s), sum)
+        (Message::text(s), sum)
     } else {
         head.extend_from_slice(&payload);
-        (Message::Binary(head), sum)
+        (Message::binary(head), sum)
     }
 }
 

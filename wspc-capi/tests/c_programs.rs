@@ -304,6 +304,44 @@ fn exports_are_the_13_functions() {
     assert_eq!(functions, expected, "exported functions of libwspc.so");
 }
 
+/// `make -C wspc-capi` leaves the soname link (libwspc.so.0) beside libwspc.so, so a
+/// program linked from the build tree (`-L target/<profile> -lwspc`, which records
+/// libwspc.so.0) starts.
+#[test]
+fn build_tree_library_loads() {
+    if !have("make") {
+        assert!(!required("WSPC_REQUIRE_SANITIZERS"), "make missing");
+        eprintln!("make not found: skipped");
+        return;
+    }
+    let e = env();
+    let _ = std::fs::remove_file(e.profile_dir.join("libwspc.so.0"));
+    let o = Command::new("make")
+        .arg("-C")
+        .arg(&e.manifest)
+        .arg(format!("PROFILE={}", e.profile))
+        .arg(format!("TARGET_DIR={}", e.target_dir.display()))
+        .arg(format!("MANIFEST={}", e.manifest.join("Cargo.toml").display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "make failed\n{}", show(&o));
+    let exe = e.out.join("sample_build_tree");
+    let o = Command::new("cc")
+        .arg(e.manifest.join("tests/c/sample.c"))
+        .arg("-I")
+        .arg(e.manifest.join("include"))
+        .arg("-L")
+        .arg(&e.profile_dir)
+        .arg("-lwspc")
+        .arg(format!("-Wl,-rpath,{}", e.profile_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cc failed\n{}", show(&o));
+    assert_ok("sample linked from the build tree", &run(&exe, &[], &[], &[]));
+}
+
 /// `make install` into a scratch prefix, then a program built with exactly the README's
 /// line: `cc app.c $(pkg-config --cflags --libs wspc)`.
 #[test]

@@ -30,7 +30,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use wspc::codec::frame::{encode_header, OpCode, MAX_HEADER_LEN};
 use wspc::codec::mask::copy_masked;
-use wspc::{Action, ActionToken, BufferType, Config, Handle, Header, ReceiveHalf};
+use wspc::{Action, ActionToken, BufferType, Config, Handle, ReceiveHalf};
 
 /// Arguments of `wspc bench`.
 #[derive(Args, Debug, Clone)]
@@ -107,41 +107,28 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// A parsed `ws://` URL.
+/// A parsed `ws://` URL and its first address.
 #[derive(Debug, Clone)]
 struct Target {
     addr: SocketAddr,
-    host: String,
-    path: String,
+    url: wspc_io::http::Target,
 }
 
 fn parse_url(url: &str) -> Result<Target, BoxError> {
-    let rest = if let Some(r) = url.strip_prefix("ws://") {
-        r
-    } else if url.starts_with("wss://") {
+    let parsed = wspc_io::http::Target::parse(url)?;
+    if parsed.tls {
         return Err("wss:// is not supported by `wspc bench` (ws:// only)".into());
-    } else {
-        return Err(format!("not a ws:// URL: {url}").into());
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
-        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-        None => (rest, "/".to_string()),
-    };
-    if authority.is_empty() {
-        return Err(format!("no host in {url}").into());
     }
-    let has_port = match authority.rfind(']') {
-        Some(b) => authority[b..].contains(':'),
-        None => authority.contains(':'),
-    };
-    let hostport = if has_port { authority.to_string() } else { format!("{authority}:80") };
+    if !url.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("ws://")) {
+        return Err(format!("not a ws:// URL: {url}").into());
+    }
+    let hostport = (parsed.host.as_str(), parsed.port);
     let addr = hostport
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {hostport}: {e}"))?
+        .map_err(|e| format!("cannot resolve {}: {e}", parsed.host_header))?
         .next()
-        .ok_or_else(|| format!("no address for {hostport}"))?;
-    Ok(Target { addr, host: authority.to_string(), path })
+        .ok_or_else(|| format!("no address for {}", parsed.host_header))?;
+    Ok(Target { addr, url: parsed })
 }
 
 /// A small xorshift generator (payload bytes and mask keys; no cryptographic needs here).
@@ -293,12 +280,9 @@ fn connect_ws(t: &Target, recv_buf: u32) -> Result<(TcpStream, ReceiveHalf, Vec<
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let config = Config::client().receive_buffer_size(recv_buf)?.disable_utf8_verification(true);
     let mut h = Handle::client(config)?;
-    let mut req = format!("GET {} HTTP/1.1\r\nHost: {}\r\n", t.path, t.host);
-    for hdr in h.begin_client_handshake(&[], &[], &[])? {
-        req.push_str(&format!("{}: {}\r\n", hdr.name, hdr.value));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
+    let opts = wspc_io::ClientOptions::default();
+    let req = wspc_io::http::request_head(&mut h, &t.url, &Default::default(), &opts)?;
+    s.write_all(&req)?;
     let mut buf = vec![0u8; 4096];
     let mut have = 0;
     loop {
@@ -310,21 +294,11 @@ fn connect_ws(t: &Target, recv_buf: u32) -> Result<(TcpStream, ReceiveHalf, Vec<
             return Err("connection closed during the handshake".into());
         }
         have += n;
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut headers);
-        match resp.parse(&buf[..have])? {
-            httparse::Status::Partial => continue,
-            httparse::Status::Complete(len) => {
-                if resp.code != Some(101) {
-                    return Err(format!("handshake refused: HTTP {}", resp.code.unwrap_or(0)).into());
-                }
-                let hs: Vec<Header<'_>> = resp.headers.iter().map(|h| Header::new(h.name, h.value)).collect();
-                h.end_client_handshake(&hs)?;
-                let leftover = buf[len..have].to_vec();
-                let (_send, recv) = h.split()?;
-                s.set_read_timeout(None)?;
-                return Ok((s, recv, leftover));
-            }
+        if let Some((_, _, len)) = wspc_io::http::client_response(&buf[..have], &mut h, &opts.config)? {
+            let leftover = buf[len..have].to_vec();
+            let (_send, recv) = h.split()?;
+            s.set_read_timeout(None)?;
+            return Ok((s, recv, leftover));
         }
     }
 }
@@ -1132,9 +1106,9 @@ mod tests {
     fn urls() {
         let t = parse_url("ws://127.0.0.1:9001/echo?x=1").unwrap();
         assert_eq!(t.addr, "127.0.0.1:9001".parse().unwrap());
-        assert_eq!(t.path, "/echo?x=1");
-        assert_eq!(t.host, "127.0.0.1:9001");
-        assert_eq!(parse_url("ws://127.0.0.1:1").unwrap().path, "/");
+        assert_eq!(t.url.resource, "/echo?x=1");
+        assert_eq!(t.url.host_header, "127.0.0.1:9001");
+        assert_eq!(parse_url("ws://127.0.0.1:1").unwrap().url.resource, "/");
         assert!(parse_url("wss://127.0.0.1:1/").is_err());
         assert!(parse_url("http://127.0.0.1:1/").is_err());
     }

@@ -174,15 +174,19 @@ pub(crate) fn connect_error(url: &str, e: &wspc_io::Error) -> (u8, String) {
         E::Url(s) => (EXIT_USAGE, format!("bad URL: {s}")),
         E::Io(io) => (EXIT_IO, format!("cannot connect to {url}: {io}")),
         E::Tls(s) => {
-            let hint = if s.contains("InvalidContentType") { " (does the server speak TLS on that port?)" } else { "" };
+            let plain = matches!(
+                s,
+                wspc_io::TlsError::Rustls(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType))
+            );
+            let hint = if plain { " (does the server speak TLS on that port?)" } else { "" };
             (EXIT_TLS, format!("TLS error with {url}: {s}{hint}"))
         }
         E::HttpStatus { status, headers } => {
             let phrase = reason_phrase(*status);
             let location = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("location"))
-                .map(|(_, v)| format!(" (Location: {v})"))
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!(" (Location: {v})"))
                 .unwrap_or_default();
             (
                 EXIT_HANDSHAKE,
@@ -242,7 +246,7 @@ fn insecure_tls() -> Arc<rustls::ClientConfig> {
             self.0.signature_verification_algorithms.supported_schemes()
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = wspc_io::tls::provider();
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -313,7 +317,7 @@ pub fn run(args: ConnectArgs) -> Result<ExitCode, BoxError> {
 pub(crate) fn render(msg: &Message, binary: bool) -> Option<Vec<u8>> {
     let mut out = match msg {
         Message::Text(t) => t.as_bytes().to_vec(),
-        Message::Binary(b) if binary => b.clone(),
+        Message::Binary(b) if binary => b.to_vec(),
         Message::Binary(b) => {
             let mut s = format!("<binary {} bytes", b.len());
             if !b.is_empty() {
@@ -407,13 +411,18 @@ pub(crate) async fn open(
 }
 
 /// Prints the connection's outcome to the user.
-pub(crate) fn print_connected(args: &ConnectArgs, resp: &wspc_io::Response, interactive: bool) {
+pub(crate) fn print_connected(
+    args: &ConnectArgs,
+    subprotocol: Option<&str>,
+    resp: &wspc_io::Response,
+    interactive: bool,
+) {
     if interactive || args.verbose {
         eprintln!(
             "connected to {} (subprotocol: {}, extensions: {}){}",
             args.url,
-            resp.subprotocol.as_deref().unwrap_or("none"),
-            resp.header("sec-websocket-extensions").unwrap_or("none"),
+            subprotocol.unwrap_or("none"),
+            resp.headers().get("sec-websocket-extensions").and_then(|v| v.to_str().ok()).unwrap_or("none"),
             if interactive { "; type lines to send, Ctrl-D or Ctrl-C to close" } else { "" },
         );
     }
@@ -434,7 +443,7 @@ pub(crate) async fn session(
             return Outcome::NotConnected(code, msg);
         }
     };
-    print_connected(args, &resp, interactive);
+    print_connected(args, ws.subprotocol(), &resp, interactive);
     let (mut rx, mut tx) = ws.split();
 
     // Receiver: prints messages, counts them, reports how the connection ended.
@@ -537,9 +546,9 @@ pub(crate) async fn session(
 /// Input bytes as a message: binary, or text (invalid UTF-8 replaced).
 pub(crate) fn to_message(bytes: Vec<u8>, binary: bool) -> Message {
     if binary {
-        Message::Binary(bytes)
+        Message::binary(bytes)
     } else {
-        Message::Text(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Message::text(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 
@@ -577,7 +586,7 @@ mod tests {
         assert_eq!(render(&Message::binary(vec![7; 40]), true).unwrap().len(), 41);
         let long = String::from_utf8(render(&Message::binary(vec![0; 40]), false).unwrap()).unwrap();
         assert!(long.starts_with("<binary 40 bytes: 00 00") && long.ends_with(" …>\n"), "{long}");
-        assert!(render(&Message::Pong(vec![]), false).is_none());
+        assert!(render(&Message::pong(vec![]), false).is_none());
     }
 
     #[test]
@@ -586,10 +595,10 @@ mod tests {
         assert_eq!(connect_error(url, &wspc_io::Error::Url("x".into())).0, EXIT_USAGE);
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(connect_error(url, &wspc_io::Error::Io(refused)).0, EXIT_IO);
-        let (code, msg) = connect_error(url, &wspc_io::Error::HttpStatus { status: 404, headers: vec![] });
+        let (code, msg) = connect_error(url, &wspc_io::Error::HttpStatus { status: 404, headers: Default::default() });
         assert_eq!(code, EXIT_HANDSHAKE);
         assert!(msg.contains("HTTP 404 Not Found"), "{msg}");
-        assert_eq!(connect_error(url, &wspc_io::Error::Tls("bad".into())).0, EXIT_TLS);
+        assert_eq!(connect_error(url, &wspc_io::Error::Tls(wspc_io::TlsError::Pem("bad".into()))).0, EXIT_TLS);
         assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_secs("x").is_err());
         let f = CloseFrame::new(1013, "busy");

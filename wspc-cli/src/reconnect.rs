@@ -39,7 +39,7 @@ pub async fn once(args: &ConnectArgs, opts: &ClientOptions) -> ExitCode {
             return fail(code, msg);
         }
     };
-    print_connected(args, &resp, false);
+    print_connected(args, ws.subprotocol(), &resp, false);
     let wait = args.wait.unwrap_or(ONCE_WAIT);
     let reply = tokio::time::timeout(wait, async {
         ws.send(to_message(input, args.binary)).await.map_err(|e| End::Failed(e.to_string()))?;

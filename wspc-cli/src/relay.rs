@@ -121,7 +121,7 @@ impl Relay {
     pub async fn prepare(&self, peer: SocketAddr, timeout: Duration) -> Result<Prepared, Reject> {
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             warn!("refused peer={peer}: {} relays already running (--max-processes)", self.max);
-            return Err(Reject::new(503, "too many connections, try again later\n"));
+            return Err(wspc_io::reject(503, "too many connections, try again later\n"));
         };
         let to = match &self.target {
             Target::Exec(_) => PreparedTarget::Exec,
@@ -222,7 +222,7 @@ where
             Err(e) => return OutEnd::ReadFailed(e),
         };
         let sent = match framing {
-            Framing::Chunks => tx.send(Message::Binary(buf[..n].to_vec())).await,
+            Framing::Chunks => tx.send(Message::binary(buf[..n].to_vec())).await,
             Framing::Lines => feed_lines(&mut line, &buf[..n], tx).await,
         };
         if let Err(e) = sent {
@@ -265,7 +265,7 @@ where
 }
 
 fn text_message(bytes: &[u8]) -> Message {
-    Message::Text(String::from_utf8_lossy(bytes).into_owned())
+    Message::text(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// The longest prefix of `b` that does not end inside a UTF-8 sequence (all of `b` when

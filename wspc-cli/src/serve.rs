@@ -392,11 +392,11 @@ impl Admission {
         if let Some(reject) = self.refusal.take() {
             return Err(reject);
         }
-        self.path = req.target.clone();
+        self.path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
         let mut a = Accept::default();
-        if let Some(p) = req.subprotocols.iter().find(|o| ctx.subprotocols.contains(o)) {
-            self.chosen = Some(p.clone());
-            a = a.subprotocol(p.clone());
+        if let Some(p) = wspc_io::http::subprotocols(req).find(|o| ctx.subprotocols.iter().any(|s| s == o)) {
+            self.chosen = Some(p.to_string());
+            a = a.subprotocol(p);
         }
         Ok(a)
     }

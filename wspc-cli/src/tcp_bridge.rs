@@ -46,7 +46,7 @@ impl TcpTarget {
             Err(_) => format!("no answer within {timeout:?}"),
         };
         warn!("refused peer={peer}: cannot connect to {}: {err}", self.addr);
-        Err(Reject::new(502, "cannot reach the TCP service\n"))
+        Err(wspc_io::reject(502, "cannot reach the TCP service\n"))
     }
 }
 

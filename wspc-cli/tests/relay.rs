@@ -199,8 +199,8 @@ fn to_tcp_moves_16_mib_both_ways_and_propagates_closes() {
                 let len = [1, 1000, 65536, 200_000, 7][i % 5].min(sent.len() - off);
                 let chunk = sent[off..off + len].to_vec();
                 let m = match String::from_utf8(chunk) {
-                    Ok(t) => Message::Text(t),
-                    Err(e) => Message::Binary(e.into_bytes()),
+                    Ok(t) => Message::text(t),
+                    Err(e) => Message::binary(e.into_bytes()),
                 };
                 tx.send(m).await.unwrap();
                 off += len;
@@ -256,7 +256,7 @@ fn flood_in(srv: &Server, reply: &[u8]) {
         let writer = tokio::spawn(async move {
             let chunk = vec![0x5au8; 1 << 20];
             for _ in 0..FLOOD / chunk.len() {
-                tx.send(Message::Binary(chunk.clone())).await.unwrap();
+                tx.send(Message::binary(chunk.clone())).await.unwrap();
             }
             tx
         });

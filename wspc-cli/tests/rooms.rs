@@ -107,7 +107,7 @@ async fn join(url: &str) -> Member {
         while let Some(Ok(m)) = rd.recv().await {
             if let Message::Text(t) = m {
                 if !t.starts_with("{\"wspc\":\"presence\"") {
-                    i2.lock().unwrap().push(t);
+                    i2.lock().unwrap().push(t.to_string());
                 }
             }
         }

@@ -31,11 +31,11 @@ async fn main() {
     }
     let url = url.unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
     let opts = opts.config(config);
-    let (ws, resp) = wspc_io::tokio::connect_with(&url, &opts).await.unwrap_or_else(|e| {
+    let (ws, _) = wspc_io::tokio::connect_with(&url, &opts).await.unwrap_or_else(|e| {
         eprintln!("connect {url}: {e}");
         std::process::exit(1)
     });
-    if let Some(p) = &resp.subprotocol {
+    if let Some(p) = ws.subprotocol() {
         eprintln!("subprotocol: {p}");
     }
     let (mut rx, mut tx) = ws.split();
@@ -46,7 +46,7 @@ async fn main() {
         while let Some(msg) = rx.recv().await {
             match msg {
                 Ok(Message::Text(t)) => {
-                    let mut line = t.into_bytes();
+                    let mut line = t.into_string().into_bytes();
                     line.push(b'\n');
                     let _ = out.write_all(&line).await;
                     let _ = out.flush().await;
@@ -76,7 +76,7 @@ async fn main() {
         match lines.next_segment().await {
             Ok(Some(line)) => {
                 let text = String::from_utf8_lossy(&line).into_owned();
-                if let Err(e) = tx.send(Message::Text(text)).await {
+                if let Err(e) = tx.send(Message::text(text)).await {
                     eprintln!("send: {e}");
                     std::process::exit(1);
                 }

@@ -27,11 +27,11 @@ fn main() {
     }
     let url = url.unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
     let opts = opts.config(config);
-    let (ws, resp) = blocking::connect_with(&url, &opts).unwrap_or_else(|e| {
+    let (ws, _) = blocking::connect_with(&url, &opts).unwrap_or_else(|e| {
         eprintln!("connect {url}: {e}");
         std::process::exit(1)
     });
-    if let Some(p) = &resp.subprotocol {
+    if let Some(p) = ws.subprotocol() {
         eprintln!("subprotocol: {p}");
     }
     let (mut reader, mut writer) = ws.split().expect("split");
@@ -89,7 +89,7 @@ fn main() {
             line.pop();
         }
         let text = String::from_utf8_lossy(&line).into_owned();
-        if let Err(e) = writer.send(Message::Text(text)) {
+        if let Err(e) = writer.send(Message::text(text)) {
             eprintln!("send: {e}");
             std::process::exit(1);
         }

@@ -23,7 +23,7 @@ fn handler(opts: &Opts) -> impl FnOnce(&Request) -> Result<Accept, wspc_io::Reje
     move |req: &Request| {
         let mut a = Accept::default();
         if let Some(p) = &opts.subprotocol {
-            if req.subprotocols.iter().any(|o| o == p) {
+            if wspc_io::http::subprotocols(req).any(|o| o == p) {
                 a = a.subprotocol(p.clone());
             }
         }

@@ -50,7 +50,7 @@ fn main() {
             let handler = |req: &Request| {
                 let mut a = Accept::default();
                 if let Some(p) = &subprotocol {
-                    if req.subprotocols.iter().any(|o| o == p) {
+                    if wspc_io::http::subprotocols(req).any(|o| o == p) {
                         a = a.subprotocol(p.clone());
                     }
                 }

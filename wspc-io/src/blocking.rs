@@ -11,7 +11,7 @@
 //! # let _ = echo;
 //! ```
 
-use crate::http::{self, Accept, ClientOptions, Reject, Request, Response, ServerStep, Target};
+use crate::http::{self, Accept, ClientOptions, IntoClientRequest, Reject, Request, Response, ServerStep};
 use crate::keepalive::{earliest, until, KeepaliveState, Tick};
 use crate::message::{CloseFrame, Message, Piece};
 use crate::session::{RecvStep, Session};
@@ -231,14 +231,18 @@ fn read_head_chunk<S: Stream>(io: &mut S, buf: &mut Vec<u8>, deadline: Instant) 
     }
 }
 
-/// Connects to a `ws://` or `wss://` URL with default options.
-pub fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
-    connect_with(url, &ClientOptions::default())
+/// Connects to a URL (`&str`, `String`, [`Uri`](::http::Uri)) or sends an
+/// `http::Request<()>` (its headers go with the upgrade request) with default options.
+pub fn connect(req: impl IntoClientRequest) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    connect_with(req, &ClientOptions::default())
 }
 
-/// Connects to a `ws://` or `wss://` URL.
-pub fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
-    let target = Target::parse(url)?;
+/// [`connect`] with options.
+pub fn connect_with(
+    req: impl IntoClientRequest,
+    opts: &ClientOptions,
+) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    let (target, handle, head) = http::client_request(req, opts)?;
     let deadline = Instant::now() + opts.config.handshake_timeout;
     let addrs: Vec<_> = (target.host.as_str(), target.port).to_socket_addrs()?.collect();
     let mut last = None;
@@ -259,7 +263,9 @@ pub fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<MaybeT
     let tcp = match tcp {
         Some(t) => t,
         None => {
-            return Err(last.map(Error::Io).unwrap_or_else(|| Error::Url(format!("{url}: no address for the host"))))
+            return Err(last
+                .map(Error::Io)
+                .unwrap_or_else(|| Error::Url(format!("{}: no address for the host", target.host))))
         }
     };
     tcp.set_nodelay(true)?;
@@ -275,39 +281,42 @@ pub fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<MaybeT
             MaybeTlsStream::Tls(crate::tls::TlsStream::connect(tcp, &target.host, cfg)?)
         }
         #[cfg(not(feature = "tls"))]
-        return Err(Error::Tls("wss:// needs the `tls` feature".into()));
+        return Err(Error::Tls(crate::TlsError::NotEnabled));
     } else {
         MaybeTlsStream::Plain(tcp)
     };
-    client_handshake_until(stream, &target, opts, deadline)
+    client_handshake_until(stream, handle, head, &opts.config, deadline)
 }
 
 /// Runs the client handshake over an already connected stream.
-pub fn client_handshake<S: Stream>(stream: S, url: &str, opts: &ClientOptions) -> Result<(WebSocket<S>, Response)> {
-    let target = Target::parse(url)?;
-    client_handshake_until(stream, &target, opts, Instant::now() + opts.config.handshake_timeout)
+pub fn client_handshake<S: Stream>(
+    stream: S,
+    req: impl IntoClientRequest,
+    opts: &ClientOptions,
+) -> Result<(WebSocket<S>, Response)> {
+    let (_, handle, head) = http::client_request(req, opts)?;
+    client_handshake_until(stream, handle, head, &opts.config, Instant::now() + opts.config.handshake_timeout)
 }
 
 fn client_handshake_until<S: Stream>(
     mut io: S,
-    target: &Target,
-    opts: &ClientOptions,
+    mut handle: wspc::Handle,
+    head: Vec<u8>,
+    config: &Config,
     deadline: Instant,
 ) -> Result<(WebSocket<S>, Response)> {
-    let (mut handle, req) = http::client_request(target, opts)?;
-    io.write_all(&req)?;
+    io.write_all(&head)?;
     io.flush()?;
     let mut buf = Vec::with_capacity(1024);
     loop {
         if read_head_chunk(&mut io, &mut buf, deadline)? == 0 {
             return Err(Error::ConnectionReset);
         }
-        if let Some((resp, len)) = http::client_response(&buf, &mut handle, opts)? {
+        if let Some((resp, subprotocol, len)) = http::client_response(&buf, &mut handle, config)? {
             io.set_read_timeout(None)?;
             let prefix = buf.split_off(len);
-            let ws = WebSocket::new(io, Session::new(handle, prefix, opts.config.write_buffer_size), &opts.config);
-            let mut ws = ws;
-            ws.subprotocol = resp.subprotocol.clone();
+            let mut ws = WebSocket::new(io, Session::new(handle, prefix, config.write_buffer_size), config);
+            ws.subprotocol = subprotocol;
             return Ok((ws, resp));
         }
     }
@@ -318,46 +327,62 @@ pub fn accept<S: Stream>(stream: S) -> Result<WebSocket<S>> {
     accept_with(stream, &Config::default(), |_: &Request| Ok(Accept::default()))
 }
 
+/// Writes `bytes` (an HTTP refusal) and ends the write direction.
+fn refuse<S: Stream>(io: &mut S, bytes: &[u8]) {
+    let _ = io.write_all(bytes);
+    let _ = io.flush();
+    let _ = io.shutdown_write();
+}
+
 /// Accepts a WebSocket client: reads the request (within the configured limits and
 /// handshake timeout), answers bad requests (400, 405, 426, 431), lets `handler` accept
-/// (choosing a subprotocol, adding headers) or reject with a status.
+/// (choosing a subprotocol, adding headers) or reject with any HTTP response.
 pub fn accept_with<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
 where
     S: Stream,
     F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
 {
     let deadline = Instant::now() + config.handshake_timeout;
-    let mut handler = Some(handler);
     let mut buf = Vec::with_capacity(1024);
-    loop {
+    let (request, len) = loop {
         match read_head_chunk(&mut io, &mut buf, deadline) {
             Ok(0) => return Err(Error::ConnectionReset),
             Ok(_) => {}
             Err(Error::HandshakeTimeout) => {
-                let _ = io.write_all(&http::error_response(408, &[], "handshake timeout\n"));
-                let _ = io.flush();
-                let _ = io.shutdown_write();
+                tracing::debug!("upgrade refused: no complete request within the handshake timeout");
+                let status = ::http::StatusCode::REQUEST_TIMEOUT;
+                refuse(&mut io, &http::error_response(status, &Default::default(), "handshake timeout\n"));
                 return Err(Error::HandshakeTimeout);
             }
             Err(e) => return Err(e),
         }
-        match http::server_step(&buf, config, &mut handler) {
+        match http::server_step(&buf, config) {
             ServerStep::More => continue,
             ServerStep::Refuse(bytes, e) => {
-                let _ = io.write_all(&bytes);
-                let _ = io.flush();
-                let _ = io.shutdown_write();
+                refuse(&mut io, &bytes);
                 return Err(e);
             }
-            ServerStep::Upgrade(bytes, handle, len) => {
-                io.write_all(&bytes)?;
-                io.flush()?;
-                io.set_read_timeout(None)?;
-                let prefix = buf.split_off(len);
-                return Ok(WebSocket::new(io, Session::new(*handle, prefix, config.write_buffer_size), config));
-            }
+            ServerStep::Request(request, len) => break (request, len),
         }
-    }
+    };
+    let decision = handler(&request);
+    let subprotocol = decision.as_ref().ok().and_then(|a| a.subprotocol.clone());
+    let (handle, headers) =
+        match decision.map_err(http::Refusal::rejected).and_then(|a| http::answer(request.headers(), a, config, false))
+        {
+            Ok(x) => x,
+            Err(r) => {
+                refuse(&mut io, &r.to_bytes());
+                return Err(r.error);
+            }
+        };
+    io.write_all(&http::switching_protocols(&headers))?;
+    io.flush()?;
+    io.set_read_timeout(None)?;
+    let prefix = buf.split_off(len);
+    let mut ws = WebSocket::new(io, Session::new(handle, prefix, config.write_buffer_size), config);
+    ws.subprotocol = subprotocol;
+    Ok(ws)
 }
 
 /// Accepts a TLS client on `tcp` (TLS handshake, then [`accept_with`]).
@@ -469,6 +494,7 @@ fn on_deadline(s: &mut Session, timers: &mut Timers, deadline: Option<Instant>) 
             Tick::Wait => {}
             Tick::Ping => s.queue_ping(Vec::new()),
             Tick::Dead => {
+                tracing::debug!("no answer to the keepalive ping: connection failed");
                 let e = Error::KeepaliveTimeout;
                 s.read_failed(e.duplicate());
                 return Err(e);
@@ -495,6 +521,28 @@ pub struct WebSocket<S> {
     timers: Timers,
     subprotocol: Option<String>,
     shut: bool,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("io", &self.io)
+            .field("session", &self.s)
+            .field("subprotocol", &self.subprotocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Reader<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("io", &self.r).finish_non_exhaustive()
+    }
+}
+
+impl<S> std::fmt::Debug for Writer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").field("subprotocol", &self.subprotocol).finish_non_exhaustive()
+    }
 }
 
 impl<S: Stream> WebSocket<S> {

@@ -17,7 +17,7 @@ pub enum Error {
         /// The status code.
         status: u16,
         /// The response headers.
-        headers: Vec<(String, String)>,
+        headers: http::HeaderMap,
     },
     /// The HTTP head was malformed or broke a limit; `status` is what a server answers.
     BadRequest {
@@ -30,8 +30,8 @@ pub enum Error {
     Rejected(u16),
     /// The URL could not be used.
     Url(String),
-    /// TLS setup failed (bad certificate, key, or server name).
-    Tls(String),
+    /// TLS failed: setup (certificate, key, server name) or the TLS handshake.
+    Tls(TlsError),
     /// The opening handshake took longer than the handshake timeout.
     HandshakeTimeout,
     /// No pong (or any data) arrived within the keepalive timeout.
@@ -76,6 +76,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Ws(e) => Some(e),
+            Error::Tls(e) => Some(e),
             _ => None,
         }
     }
@@ -113,6 +114,16 @@ impl Error {
         }
     }
 
+    /// An I/O error from a TLS stream: the rustls error inside it when there is one.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn from_tls_io(e: io::Error) -> Error {
+        #[cfg(feature = "tls")]
+        if let Some(t) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Error::Tls(TlsError::Rustls(t.clone()));
+        }
+        Error::Io(e)
+    }
+
     /// A copy for reporting the same failure twice (I/O errors keep their kind only).
     pub(crate) fn duplicate(&self) -> Error {
         match self {
@@ -131,6 +142,52 @@ impl Error {
             Error::ConnectionReset => Error::ConnectionReset,
             Error::InvalidState(s) => Error::InvalidState(s),
         }
+    }
+}
+
+/// Why TLS failed.
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub enum TlsError {
+    /// rustls' error: the peer's certificate was refused, an alert, a handshake or
+    /// protocol failure (`rustls::Error::InvalidMessage(InvalidContentType)` is what a
+    /// peer that does not speak TLS causes).
+    #[cfg(feature = "tls")]
+    Rustls(rustls::Error),
+    /// A PEM input held no usable certificate or key, or could not be parsed.
+    Pem(String),
+    /// The host is not a valid TLS server name.
+    ServerName(String),
+    /// A `wss://` URL without the `tls` feature.
+    NotEnabled,
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            #[cfg(feature = "tls")]
+            TlsError::Rustls(e) => write!(f, "{e}"),
+            TlsError::Pem(s) => write!(f, "PEM: {s}"),
+            TlsError::ServerName(s) => write!(f, "invalid server name {s}"),
+            TlsError::NotEnabled => f.write_str("wss:// needs the `tls` feature"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            #[cfg(feature = "tls")]
+            TlsError::Rustls(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl From<rustls::Error> for Error {
+    fn from(e: rustls::Error) -> Self {
+        Error::Tls(TlsError::Rustls(e))
     }
 }
 

@@ -1,8 +1,14 @@
-//! The HTTP/1.1 upgrade, without I/O: URL parsing, request and response heads, and the
-//! checks and statuses around the engine's handshake calls.
+//! The HTTP/1.1 upgrade, without I/O: URL parsing, request and response heads (as the
+//! [`http`] crate's types), and the checks and statuses around the engine's handshake
+//! calls. [`client_request`] and [`client_response`] are the two steps of a client
+//! handshake for callers that do their own I/O.
 
 use crate::{Config, Error, Result};
+use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use wspc::handshake::Header;
+
+mod server;
+pub(crate) use server::*;
 
 /// A `ws://` or `wss://` URL, split up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,40 +83,52 @@ impl Target {
     }
 }
 
-/// An upgrade request as the server's handler sees it.
-#[derive(Clone, Debug)]
-pub struct Request {
-    /// The method: `GET` for an HTTP/1.1 upgrade, `CONNECT` for an HTTP/2 extended CONNECT
-    /// (RFC 8441; its `:authority` is then given as a `host` header).
-    pub method: String,
-    /// The request target: path and query.
-    pub target: String,
-    /// The header lines, in order (values as bytes: they need not be UTF-8).
-    pub headers: Vec<(String, Vec<u8>)>,
-    /// The offered subprotocols, in the client's order.
-    pub subprotocols: Vec<String>,
-    /// The offered extensions (each element with its parameters).
-    pub extensions: Vec<String>,
+impl Target {
+    /// The target of an absolute `ws://`/`wss://` URI (`http`/`https` too).
+    pub fn from_uri(uri: &Uri) -> Result<Self> {
+        if uri.scheme().is_none() || uri.authority().is_none() {
+            return Err(Error::Url(format!("{uri}: not an absolute ws:// or wss:// URL")));
+        }
+        Self::parse(&uri.to_string())
+    }
 }
 
-impl Request {
-    /// The path (the target without the query).
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
-    }
-    /// The query (after `?`), if any.
-    pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
-    }
-    /// The last value of header `name` (case-insensitive), if it is UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .rev()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-            .map(str::trim)
-    }
+/// An upgrade request as the server's handler sees it: method `GET`, the target as its
+/// URI (path and query), version HTTP/1.1 and the header fields.
+pub type Request = http::Request<()>;
+
+/// The client's view of the server's `101` response (status and headers).
+pub type Response = http::Response<()>;
+
+/// The handler's "no": any HTTP response (status 4xx/5xx, headers, a body; without a
+/// `Content-Type` header the body is sent as `text/plain`). [`reject`] builds a simple one.
+pub type Reject = http::Response<String>;
+
+/// A rejection with `status` (outside 400-599: 500) and a short text body.
+pub fn reject(status: u16, body: impl Into<String>) -> Reject {
+    let mut r = http::Response::new(body.into());
+    *r.status_mut() = StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+/// The subprotocols a request offers, in the client's order (the `Sec-WebSocket-Protocol`
+/// values, split at commas).
+pub fn subprotocols<B>(req: &http::Request<B>) -> impl Iterator<Item = &str> {
+    offered(req.headers())
+}
+
+/// The `Sec-WebSocket-Protocol` values in `headers`, split at commas.
+pub(crate) fn offered(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
 }
 
 /// The handler's "yes": the subprotocol to select (one of those offered) and extra headers
@@ -120,7 +138,10 @@ pub struct Accept {
     /// The subprotocol to select; must be one the client offered.
     pub subprotocol: Option<String>,
     /// Extra response headers.
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    /// A header given to [`Accept::header`] was not a valid name or value: the upgrade is
+    /// answered with 500 and fails with [`Error::InvalidState`].
+    invalid_header: bool,
 }
 
 impl Accept {
@@ -129,55 +150,29 @@ impl Accept {
         self.subprotocol = Some(p.into());
         self
     }
-    /// Adds a response header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+    /// Adds a response header (an invalid name or value fails the upgrade with 500).
+    pub fn header<N, V>(mut self, name: N, value: V) -> Self
+    where
+        N: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            _ => self.invalid_header = true,
+        }
         self
-    }
-}
-
-/// The handler's "no": an HTTP status, headers and a body.
-#[derive(Clone, Debug)]
-pub struct Reject {
-    /// The status (4xx or 5xx).
-    pub status: u16,
-    /// Extra response headers.
-    pub headers: Vec<(String, String)>,
-    /// The body (sent with `Content-Type: text/plain`).
-    pub body: String,
-}
-
-impl Reject {
-    /// A rejection with `status` and a short body.
-    pub fn new(status: u16, body: impl Into<String>) -> Self {
-        Self { status, headers: Vec::new(), body: body.into() }
-    }
-}
-
-/// What the client learned from the server's `101`.
-#[derive(Clone, Debug, Default)]
-pub struct Response {
-    /// The status (101).
-    pub status: u16,
-    /// The response headers.
-    pub headers: Vec<(String, String)>,
-    /// The subprotocol the server selected.
-    pub subprotocol: Option<String>,
-}
-
-impl Response {
-    /// The last value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// The client's side of the upgrade: subprotocols, headers, Origin, TLS, limits.
 #[derive(Clone, Debug, Default)]
 pub struct ClientOptions {
-    /// Subprotocols to offer, in order of preference.
+    /// Subprotocols to offer, in order of preference (after any in the request's
+    /// `Sec-WebSocket-Protocol` header).
     pub subprotocols: Vec<String>,
-    /// Extra request headers.
+    /// Extra request headers (besides those of the request given to `connect`).
     pub headers: Vec<(String, String)>,
     /// The `Origin` header.
     pub origin: Option<String>,
@@ -217,6 +212,56 @@ impl ClientOptions {
     }
 }
 
+/// What a client may connect to: a URL (`&str`, `String`), a [`Uri`], or an
+/// `http::Request<()>` whose URI is the URL and whose headers are sent with the upgrade
+/// request (its `Sec-WebSocket-Protocol` values are offered; the fields the handshake
+/// writes itself, `Upgrade`, `Connection`, `Sec-WebSocket-Key`/`-Version`/`-Extensions`,
+/// are replaced; a `Host` field replaces the one derived from the URL).
+pub trait IntoClientRequest {
+    /// The request.
+    fn into_client_request(self) -> Result<http::Request<()>>;
+}
+
+impl IntoClientRequest for http::Request<()> {
+    fn into_client_request(self) -> Result<http::Request<()>> {
+        Ok(self)
+    }
+}
+
+impl IntoClientRequest for Uri {
+    fn into_client_request(self) -> Result<http::Request<()>> {
+        let mut r = http::Request::new(());
+        *r.uri_mut() = self;
+        Ok(r)
+    }
+}
+
+impl IntoClientRequest for &Uri {
+    fn into_client_request(self) -> Result<http::Request<()>> {
+        self.clone().into_client_request()
+    }
+}
+
+impl IntoClientRequest for &str {
+    fn into_client_request(self) -> Result<http::Request<()>> {
+        // Checked by our parser first: its errors say what is wrong for a WebSocket URL.
+        Target::parse(self)?;
+        self.parse::<Uri>().map_err(|e| Error::Url(format!("{self}: {e}")))?.into_client_request()
+    }
+}
+
+impl IntoClientRequest for String {
+    fn into_client_request(self) -> Result<http::Request<()>> {
+        self.as_str().into_client_request()
+    }
+}
+
+impl IntoClientRequest for &String {
+    fn into_client_request(self) -> Result<http::Request<()>> {
+        self.as_str().into_client_request()
+    }
+}
+
 fn check_header_text(what: &str, s: &str) -> Result<()> {
     if s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
         return Err(Error::InvalidState(if what == "name" {
@@ -228,53 +273,117 @@ fn check_header_text(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts a client handshake: creates the handle and the request bytes.
-pub(crate) fn client_request(target: &Target, opts: &ClientOptions) -> Result<(wspc::Handle, Vec<u8>)> {
+/// Request fields the handshake writes itself.
+const HANDSHAKE_FIELDS: [HeaderName; 6] = [
+    header::HOST,
+    header::UPGRADE,
+    header::CONNECTION,
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SEC_WEBSOCKET_EXTENSIONS,
+];
+
+/// The first step of a client handshake, without I/O: creates the engine's handle and the
+/// request head to send for `req` (see [`IntoClientRequest`]). Read the response head and
+/// give it to [`client_response`]. Returns the target too (where to connect).
+pub fn client_request(req: impl IntoClientRequest, opts: &ClientOptions) -> Result<(Target, wspc::Handle, Vec<u8>)> {
+    let req = req.into_client_request()?;
+    let target = Target::from_uri(req.uri())?;
+    let (handle, bytes) = client_request_to(&target, req.headers(), opts)?;
+    Ok((target, handle, bytes))
+}
+
+/// [`client_request`] for an already parsed target and extra header fields.
+pub(crate) fn client_request_to(
+    target: &Target,
+    extra: &HeaderMap,
+    opts: &ClientOptions,
+) -> Result<(wspc::Handle, Vec<u8>)> {
     let mut handle = wspc::Handle::client(opts.config.engine(wspc::Role::Client)?)?;
-    let subs: Vec<&str> = opts.subprotocols.iter().map(String::as_str).collect();
-    let hs = handle.begin_client_handshake(&subs, &[], &[])?;
+    let head = request_head(&mut handle, target, extra, opts)?;
+    Ok((handle, head))
+}
+
+/// The first step of a client handshake on the caller's engine handle (a client handle
+/// before its handshake, configured as the caller wants): the request head for `target`
+/// with the `extra` header fields (see [`IntoClientRequest`] for the handshake's own
+/// fields) and those of `opts` (its `config` is not used). Then [`client_response`].
+pub fn request_head(
+    handle: &mut wspc::Handle,
+    target: &Target,
+    extra: &HeaderMap,
+    opts: &ClientOptions,
+) -> Result<Vec<u8>> {
+    let offered: Vec<&str> = offered(extra).chain(opts.subprotocols.iter().map(String::as_str)).collect();
+    let hs = handle.begin_client_handshake(&offered, &[], &[])?;
     let mut req = Vec::with_capacity(256);
     req.extend_from_slice(b"GET ");
     req.extend_from_slice(target.resource.as_bytes());
     req.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    req.extend_from_slice(target.host_header.as_bytes());
+    match extra.get(header::HOST) {
+        Some(h) => req.extend_from_slice(h.as_bytes()),
+        None => req.extend_from_slice(target.host_header.as_bytes()),
+    }
     req.extend_from_slice(b"\r\n");
     for h in hs {
-        push_header(&mut req, &h.name, &h.value);
+        push_header(&mut req, h.name.as_bytes(), h.value.as_bytes());
     }
     if let Some(o) = &opts.origin {
         check_header_text("value", o)?;
-        push_header(&mut req, "Origin", o);
+        push_header(&mut req, b"Origin", o.as_bytes());
+    }
+    for (n, v) in extra {
+        if !HANDSHAKE_FIELDS.contains(n) && n != header::SEC_WEBSOCKET_PROTOCOL {
+            push_header(&mut req, n.as_str().as_bytes(), v.as_bytes());
+        }
     }
     for (n, v) in &opts.headers {
         check_header_text("name", n)?;
         check_header_text("value", v)?;
-        push_header(&mut req, n, v);
+        push_header(&mut req, n.as_bytes(), v.as_bytes());
     }
     req.extend_from_slice(b"\r\n");
-    Ok((handle, req))
+    Ok(req)
 }
 
-fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(name.as_bytes());
+/// A field name as written on the wire: `http` keeps names in lower case; the handshake's
+/// own fields are written in their usual case (RFC 6455's spelling), the rest as given.
+pub(crate) fn wire_name(name: &HeaderName) -> &str {
+    const CANONICAL: [&str; 8] = [
+        "Upgrade",
+        "Connection",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Version",
+        "Allow",
+        "Content-Type",
+    ];
+    CANONICAL.iter().find(|c| c.eq_ignore_ascii_case(name.as_str())).copied().unwrap_or(name.as_str())
+}
+
+pub(crate) fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
     out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
-/// Parses the response head in `buf`. `Ok(None)`: incomplete. On success, returns the
-/// response and the head length; the handle is open.
-pub(crate) fn client_response(
+/// The second step of a client handshake: parses the response head at the start of
+/// `buf`. `Ok(None)`: incomplete, read more. On success the handle is open; returns the
+/// response, the selected subprotocol and the head's length (bytes after it are the
+/// first WebSocket bytes).
+pub fn client_response(
     buf: &[u8],
     handle: &mut wspc::Handle,
-    opts: &ClientOptions,
-) -> Result<Option<(Response, usize)>> {
-    let mut hdrs = vec![httparse::EMPTY_HEADER; opts.config.max_headers];
+    config: &Config,
+) -> Result<Option<(Response, Option<String>, usize)>> {
+    let mut hdrs = vec![httparse::EMPTY_HEADER; config.max_headers];
     let mut resp = httparse::Response::new(&mut hdrs);
     let len = match resp.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            if buf.len() > opts.config.max_header_bytes {
+            if buf.len() > config.max_header_bytes {
                 return Err(Error::BadRequest { status: 0, reason: "response head too long".into() });
             }
             return Ok(None);
@@ -282,205 +391,25 @@ pub(crate) fn client_response(
         Err(e) => return Err(Error::BadRequest { status: 0, reason: format!("malformed response: {e}") }),
     };
     let status = resp.code.unwrap_or(0);
-    let headers: Vec<(String, String)> =
-        resp.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect();
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        // httparse checked the name's and value's characters.
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(h.value)) {
+            headers.append(n, v);
+        }
+    }
     if status != 101 {
+        tracing::debug!(status, "the server refused the upgrade");
         return Err(Error::HttpStatus { status, headers });
     }
     let hv: Vec<Header<'_>> = resp.headers.iter().map(|h| Header { name: h.name.as_bytes(), value: h.value }).collect();
-    let r = handle.end_client_handshake(&hv)?;
-    let subprotocol = r.subprotocol.map(|i| opts.subprotocols[i].clone());
-    Ok(Some((Response { status, headers, subprotocol }, len)))
-}
-
-/// A request head was read: what to do next.
-pub(crate) enum ServerStep {
-    /// Incomplete: read more.
-    More,
-    /// Answer with these bytes and stop (bad request or rejection); `Error` to report.
-    Refuse(Vec<u8>, Error),
-    /// Answer with this `101` and go on with the handle; `usize`: head length.
-    Upgrade(Vec<u8>, Box<wspc::Handle>, usize),
-}
-
-/// A plain HTTP error response.
-pub(crate) fn error_response(status: u16, extra: &[(String, String)], body: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + body.len());
-    out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status)).as_bytes());
-    for (n, v) in extra {
-        if check_header_text("name", n).is_ok() && check_header_text("value", v).is_ok() {
-            push_header(&mut out, n, v);
-        }
-    }
-    push_header(&mut out, "Content-Type", "text/plain; charset=utf-8");
-    push_header(&mut out, "Content-Length", &body.len().to_string());
-    push_header(&mut out, "Connection", "close");
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body.as_bytes());
-    out
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
-}
-
-fn refuse(status: u16, reason: impl Into<String>, extra: &[(String, String)]) -> ServerStep {
-    let reason = reason.into();
-    ServerStep::Refuse(error_response(status, extra, &format!("{reason}\n")), Error::BadRequest { status, reason })
-}
-
-fn upgrade_required(reason: &str) -> ServerStep {
-    let extra =
-        [("Upgrade".to_string(), "websocket".to_string()), ("Sec-WebSocket-Version".to_string(), "13".to_string())];
-    refuse(426, reason, &extra)
-}
-
-/// Parses and answers the request head in `buf`.
-pub(crate) fn server_step<F>(buf: &[u8], config: &Config, handler: &mut Option<F>) -> ServerStep
-where
-    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
-{
-    let mut hdrs = vec![httparse::EMPTY_HEADER; config.max_headers];
-    let mut req = httparse::Request::new(&mut hdrs);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n > config.max_header_bytes => {
-            return refuse(431, "request head too large", &[]);
-        }
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            if buf.len() >= config.max_header_bytes {
-                return refuse(431, "request head too large", &[]);
-            }
-            return ServerStep::More;
-        }
-        Err(httparse::Error::TooManyHeaders) => return refuse(431, "too many header fields", &[]),
-        Err(e) => return refuse(400, format!("malformed request: {e}"), &[]),
-    };
-    if req.method != Some("GET") {
-        return refuse(405, "only GET can be upgraded", &[("Allow".into(), "GET".into())]);
-    }
-    if req.version != Some(1) {
-        return refuse(400, "HTTP/1.1 is required", &[]);
-    }
-    let hv: Vec<Header<'_>> = req.headers.iter().map(|h| Header { name: h.name.as_bytes(), value: h.value }).collect();
-    let checked = match wspc::handshake::validate_request(&hv) {
-        Ok(c) => c,
-        Err(wspc::HandshakeError::UnsupportedVersion) => {
-            return upgrade_required("unsupported Sec-WebSocket-Version (13 is supported)")
-        }
-        Err(e @ (wspc::HandshakeError::MissingHeader("Upgrade") | wspc::HandshakeError::InvalidHeader("Upgrade"))) => {
-            return upgrade_required(&e.to_string())
-        }
-        Err(e) => return refuse(400, e.to_string(), &[]),
-    };
-    let request = Request {
-        method: "GET".into(),
-        target: req.path.unwrap_or("/").to_string(),
-        headers: req.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect(),
-        subprotocols: checked.subprotocols,
-        extensions: checked.extensions,
-    };
-    match decide(&request, &hv, config, handler, false) {
-        Decision::Refuse { status, headers, body, error } => {
-            ServerStep::Refuse(error_response(status, &headers, &body), error)
-        }
-        Decision::Accept { headers, handle } => {
-            let mut out = Vec::with_capacity(256);
-            out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-            for (n, v) in &headers {
-                push_header(&mut out, n, v);
-            }
-            out.extend_from_slice(b"\r\n");
-            ServerStep::Upgrade(out, handle, len)
-        }
-    }
-}
-
-/// What the handler and the engine decided for a valid WebSocket request.
-pub(crate) enum Decision {
-    /// Answer with this status, these headers and this body, and report `error`.
-    Refuse { status: u16, headers: Vec<(String, String)>, body: String, error: Error },
-    /// Answer with these headers (the engine's, then the handler's) and run the open handle.
-    Accept { headers: Vec<(String, String)>, handle: Box<wspc::Handle> },
-}
-
-/// Runs the handler and the engine's server handshake on a request that passed the
-/// transport's checks: over HTTP/1.1 (`extended` false) or an HTTP/2 extended CONNECT.
-pub(crate) fn decide<F>(
-    request: &Request,
-    hv: &[Header<'_>],
-    config: &Config,
-    handler: &mut Option<F>,
-    extended: bool,
-) -> Decision
-where
-    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
-{
-    let refuse = |status: u16, body: &str, error: Error| Decision::Refuse {
-        status,
-        headers: Vec::new(),
-        body: body.to_string(),
-        error,
-    };
-    let accept = match handler.take() {
-        Some(f) => match f(request) {
-            Ok(a) => a,
-            Err(r) => {
-                let status = if (400..=599).contains(&r.status) { r.status } else { 500 };
-                return Decision::Refuse { status, headers: r.headers, body: r.body, error: Error::Rejected(status) };
-            }
-        },
-        None => Accept::default(),
-    };
-    if let Some(p) = &accept.subprotocol {
-        if !request.subprotocols.iter().any(|o| o == p) {
-            return refuse(
-                500,
-                "handler chose a subprotocol that was not offered\n",
-                Error::InvalidState("the handler chose a subprotocol that was not offered"),
-            );
-        }
-    }
-    let built = config.engine(wspc::Role::Server).and_then(|c| Ok(wspc::Handle::server(c)?));
-    let mut handle = match built {
-        Ok(h) => h,
-        Err(e) => return refuse(500, "server misconfigured\n", e),
-    };
-    let sub = accept.subprotocol.as_deref();
-    let begun = if extended {
-        handle.begin_server_handshake_extended(sub, &[], hv)
-    } else {
-        handle.begin_server_handshake(sub, &[], hv)
-    };
-    let mut headers: Vec<(String, String)> = match begun {
-        Ok(h) => h.iter().map(|h| (h.name.clone(), h.value.clone())).collect(),
-        Err(e) => {
-            let reason = e.to_string();
-            return refuse(400, &format!("{reason}\n"), Error::BadRequest { status: 400, reason });
-        }
-    };
-    for (n, v) in accept.headers {
-        if check_header_text("name", &n).is_ok() && check_header_text("value", &v).is_ok() {
-            headers.push((n, v));
-        }
-    }
-    if handle.end_server_handshake().is_err() {
-        return refuse(500, "", Error::InvalidState("handshake state"));
-    }
-    Decision::Accept { headers, handle: Box::new(handle) }
+    let r = handle.end_client_handshake(&hv).inspect_err(|e| tracing::debug!(%e, "the server's 101 was refused"))?;
+    let subprotocol =
+        r.subprotocol.and_then(|_| headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok().map(str::to_string));
+    let mut response = http::Response::new(());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *response.headers_mut() = headers;
+    Ok(Some((response, subprotocol, len)))
 }
 
 /// How much to read at once during the handshake.
@@ -507,5 +436,28 @@ mod tests {
         assert!(Target::parse("ws://[a\r\nX-Evil:1]/").is_err());
         assert!(Target::parse("ws://a\x01b/").is_err());
         assert!(Target::parse("ws://a b/").is_err());
+        let uri: Uri = "wss://[::1]:9001/x?y".parse().unwrap();
+        assert_eq!(Target::from_uri(&uri).unwrap(), Target::parse("wss://[::1]:9001/x?y").unwrap());
+        assert!(Target::from_uri(&"/relative".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn request_headers_go_with_the_upgrade() {
+        let req = http::Request::get("ws://example.com:8080/chat")
+            .header("host", "front.example")
+            .header("sec-websocket-protocol", "a, b")
+            .header("sec-websocket-key", "not mine")
+            .header("authorization", "Bearer t")
+            .body(())
+            .unwrap();
+        let opts = ClientOptions::default().subprotocol("c");
+        let (target, _, head) = client_request(req, &opts).unwrap();
+        assert_eq!((target.port, target.resource.as_str()), (8080, "/chat"));
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("GET /chat HTTP/1.1\r\nHost: front.example\r\n"), "{head}");
+        assert!(head.contains("Sec-WebSocket-Protocol: a, b, c\r\n"), "{head}");
+        assert!(head.contains("authorization: Bearer t\r\n"), "{head}");
+        assert!(!head.contains("not mine"), "{head}");
+        assert_eq!(head.matches("Sec-WebSocket-Key").count(), 1);
     }
 }

@@ -15,6 +15,14 @@
 //!   shares topics between processes through Redis.
 //! - [`h2`] (feature `http2`): WebSockets over HTTP/2 (RFC 8441 extended CONNECT), server
 //!   and client, as the same [`tokio::WebSocket`] type over an HTTP/2 stream.
+//! - [`hyper`] (feature `hyper`): [`hyper::upgrade`] turns a hyper 1.x request into its
+//!   `101` response and a [`tokio::WebSocket`] with the subprotocol and permessage-deflate
+//!   negotiated; [`axum`] (feature `axum`): the `WebSocketUpgrade` extractor over it.
+//! - [`http`]: the boundary speaks the `http` crate: a client connects to a `&str`, a
+//!   `Uri` or an `http::Request<()>` ([`IntoClientRequest`]), a server's handler gets
+//!   [`Request`] (`http::Request<()>`) and rejects with any [`Reject`]
+//!   (`http::Response<String>`); [`http::client_request`]/[`http::client_response`] are the
+//!   client handshake for callers that do their own I/O.
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
@@ -29,16 +37,21 @@
 //! only its state (about 2.3 KiB of resident memory per idle server connection, tokio's
 //! task and registration included). A blocking connection keeps its buffers while it waits.
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod blocking;
 mod config;
 mod error;
 #[cfg(feature = "http2")]
 pub mod h2;
 pub mod http;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod keepalive;
 mod message;
+mod payload;
 pub mod pubsub;
 mod session;
 #[cfg(feature = "tls")]
@@ -46,10 +59,12 @@ pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+pub use bytes::Bytes;
 pub use config::*;
-pub use error::{Error, Result};
-pub use http::{Accept, ClientOptions, Reject, Request, Response};
+pub use error::{Error, Result, TlsError};
+pub use http::{reject, Accept, ClientOptions, IntoClientRequest, Reject, Request, Response};
 pub use message::{CloseFrame, Message, Piece, PieceKind};
+pub use payload::{NotUtf8, Payload, Utf8Payload};
 pub use wspc;
 #[cfg(feature = "deflate")]
 pub use wspc::deflate::{DeflateConfig, DeflateOffer, DeflatePolicy};

@@ -1,5 +1,7 @@
 //! Messages as the application sees them.
 
+use crate::payload::{Payload, Utf8Payload};
+
 /// A close frame's status and reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CloseFrame {
@@ -18,30 +20,32 @@ impl CloseFrame {
 
 /// One WebSocket message.
 ///
-/// Received: `Text`, `Binary`, `Pong` (pings are answered by the engine and not
-/// shown) and `Close` (the peer's close frame; `None` when it had no status). Sent: all
-/// five; `Ping`/`Pong` payloads are at most 125 bytes.
+/// Received: `Text`, `Binary`, `Pong` (pings are answered by the engine and not shown)
+/// and `Close` (the peer's close frame; `None` when it had no status). Sent: all five; `Ping`/`Pong` payloads are at most 125 bytes.
+///
+/// Payloads are [`Utf8Payload`] and [`Payload`]: they convert to and from `bytes::Bytes`,
+/// `String` and `Vec<u8>` without copying, so one `Bytes` can be sent to many connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// A text message (valid UTF-8).
-    Text(String),
+    Text(Utf8Payload),
     /// A binary message.
-    Binary(Vec<u8>),
+    Binary(Payload),
     /// A ping (send only: received pings are answered automatically).
-    Ping(Vec<u8>),
+    Ping(Payload),
     /// A pong: received (solicited or not) or sent unsolicited.
-    Pong(Vec<u8>),
+    Pong(Payload),
     /// A close frame.
     Close(Option<CloseFrame>),
 }
 
 impl Message {
     /// A text message.
-    pub fn text(s: impl Into<String>) -> Self {
+    pub fn text(s: impl Into<Utf8Payload>) -> Self {
         Message::Text(s.into())
     }
     /// A binary message.
-    pub fn binary(b: impl Into<Vec<u8>>) -> Self {
+    pub fn binary(b: impl Into<Payload>) -> Self {
         Message::Binary(b.into())
     }
     /// A close with a code and a reason.
@@ -55,6 +59,21 @@ impl Message {
     /// True for `Close`.
     pub fn is_close(&self) -> bool {
         matches!(self, Message::Close(_))
+    }
+    /// A ping with `b` (at most 125 bytes).
+    pub fn ping(b: impl Into<Payload>) -> Self {
+        Message::Ping(b.into())
+    }
+    /// A pong with `b` (at most 125 bytes).
+    pub fn pong(b: impl Into<Payload>) -> Self {
+        Message::Pong(b.into())
+    }
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(s) => Some(s),
+            _ => None,
+        }
     }
     /// The payload bytes (the reason for a close).
     pub fn as_bytes(&self) -> &[u8] {
@@ -76,16 +95,31 @@ impl Message {
 
 impl From<String> for Message {
     fn from(s: String) -> Self {
-        Message::Text(s)
+        Message::Text(s.into())
     }
 }
 impl From<&str> for Message {
     fn from(s: &str) -> Self {
-        Message::Text(s.to_owned())
+        Message::Text(s.into())
+    }
+}
+impl From<Utf8Payload> for Message {
+    fn from(s: Utf8Payload) -> Self {
+        Message::Text(s)
     }
 }
 impl From<Vec<u8>> for Message {
     fn from(b: Vec<u8>) -> Self {
+        Message::Binary(b.into())
+    }
+}
+impl From<bytes::Bytes> for Message {
+    fn from(b: bytes::Bytes) -> Self {
+        Message::Binary(b.into())
+    }
+}
+impl From<Payload> for Message {
+    fn from(b: Payload) -> Self {
         Message::Binary(b)
     }
 }

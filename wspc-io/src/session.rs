@@ -136,6 +136,10 @@ pub(crate) struct Session {
     /// pointer keeps every connection 16 bytes smaller than a `Vec`.
     #[allow(clippy::box_collection)]
     behind_direct: Option<Box<Vec<u8>>>,
+    /// Shared bytes lent to the send in progress (see `send_shared`). Not boxed: four
+    /// words in every connection, but a large shared send (a broadcast to many peers)
+    /// allocates nothing.
+    lent: Option<bytes::Bytes>,
     send_busy: bool,
     control: VecDeque<Control>,
     write_limit: usize,
@@ -185,6 +189,7 @@ impl Session {
             out_pos: 0,
             direct: None,
             behind_direct: None,
+            lent: None,
             send_busy: false,
             control: VecDeque::new(),
             write_limit: write_limit.max(1),
@@ -333,7 +338,7 @@ impl Session {
             return Err(e.duplicate());
         }
         let (ty, data) = match msg {
-            Message::Text(s) => (BufferType::Utf8Message, s.into_bytes()),
+            Message::Text(s) => (BufferType::Utf8Message, s.into_payload()),
             Message::Binary(b) => (BufferType::BinaryMessage, b),
             Message::Ping(b) => (BufferType::PingPong, b),
             Message::Pong(b) => (BufferType::UnsolicitedPong, b),
@@ -350,7 +355,39 @@ impl Session {
         if self.close_sent && ty.is_data() {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
-        self.send_data(ty, data)
+        match data.vec_or_bytes() {
+            Ok(v) => self.send_data(ty, v),
+            Err(b) => self.send_shared(ty, b),
+        }
+    }
+
+    /// [`send_data`](Self::send_data) for shared bytes: encoded straight into the write
+    /// buffer when small, else lent to the engine (kept alive in `lent` until the send
+    /// completes) and, unmasked, written from where they are.
+    fn send_shared(&mut self, ty: BufferType, data: bytes::Bytes) -> Result<()> {
+        if data.len() < DIRECT_MIN {
+            if !self.send_busy
+                && self.control.is_empty()
+                && self.direct.is_none()
+                && self.write_error.is_none()
+                && self.handle.send_now(ty, &data, out_ready(&mut self.out))?
+            {
+                return Ok(());
+            }
+            // Queued behind another send: a pooled copy (no allocation in steady traffic).
+            let mut v = pool_take();
+            v.extend_from_slice(&data);
+            return self.send_frame(ty, Some(SendBuffer::Data(v.into())));
+        }
+        // SAFETY: `data`'s memory does not move or change while `lent` holds it, and
+        // `lent` is dropped only when this send's `IndicateSendComplete` was completed
+        // (in `pump`), or with the session after the handle.
+        let payload = unsafe { wspc::Payload::from_raw(data.as_ptr(), data.len()) };
+        let r = self.send_frame(ty, Some(SendBuffer::Data(payload)));
+        if r.is_ok() {
+            self.lent = Some(data);
+        }
+        r
     }
 
     /// Sends a data frame or control frame: small ones are encoded straight into the write
@@ -507,6 +544,8 @@ impl Session {
                     if let Some(v) = self.handle.complete_action_reclaim(token, 0).and_then(|p| p.into_vec()) {
                         self.recycle(v);
                     }
+                    // One send at a time: shared bytes lent to it are no longer read.
+                    self.lent = None;
                     self.send_busy = false;
                 }
                 Action::NoAction => return,
@@ -551,6 +590,7 @@ impl Session {
 
     /// The transport failed while writing: nothing more can be sent.
     pub(crate) fn write_failed(&mut self, e: &Error) {
+        tracing::trace!(role = ?self.role, error = %e, "write failed");
         if self.write_error.is_none() {
             self.write_error = Some(Box::new(e.duplicate()));
         }
@@ -672,6 +712,8 @@ impl Session {
     }
 
     fn fail_recv(&mut self, e: wspc::Error) -> Error {
+        // Protocol violations and limits hit (1009: message, frame or fragment count).
+        tracing::debug!(role = ?self.role, close_code = e.close_code(), error = %e, "connection failed");
         if let Some(code) = e.close_code() {
             if !self.close_sent {
                 self.close_sent = true;
@@ -806,6 +848,7 @@ impl Session {
                                 code: status,
                                 reason: String::from_utf8_lossy(data).into_owned(),
                             });
+                            tracing::debug!(role = ?self.role, code = status, "close frame received");
                             self.handle.complete_action(token, 0);
                             self.recv_posted = false;
                             self.close_received = true;
@@ -831,7 +874,7 @@ impl Session {
                                     buf.extend_from_slice(data);
                                     RecvStep::Piece(Piece { kind: PieceKind::Pong, last: true })
                                 }
-                                None => RecvStep::Message(Message::Pong(data.to_vec())),
+                                None => RecvStep::Message(Message::Pong(data.to_vec().into())),
                             };
                             self.handle.complete_action(token, 0);
                             self.recv_posted = false;
@@ -916,19 +959,19 @@ impl Session {
         self.expect_large = buf.len() >= LARGE_MESSAGE;
         self.direct_init = (0, 0, 0);
         if !text {
-            return Ok(Message::Binary(buf));
+            return Ok(Message::Binary(buf.into()));
         }
         if !self.handle.receive_half().verifies_utf8() {
             return match String::from_utf8(buf) {
-                Ok(s) => Ok(Message::Text(s)),
+                Ok(s) => Ok(Message::Text(s.into())),
                 Err(_) => Err(self.fail_recv(wspc::Error::Protocol(wspc::ProtocolError::InvalidUtf8))),
             };
         }
         debug_assert!(std::str::from_utf8(&buf).is_ok());
-        // SAFETY: this engine verifies UTF-8: it validated every byte of this text as it
-        // arrived (in chunks, in `receive_now` and in direct reads alike) and fails the
-        // connection on invalid bytes.
-        Ok(Message::Text(unsafe { String::from_utf8_unchecked(buf) }))
+        // This engine verifies UTF-8: it validated every byte of this text as it arrived (in
+        // chunks, in `receive_now` and in direct reads alike) and fails the connection on
+        // invalid bytes.
+        Ok(Message::Text(crate::Utf8Payload::from_vec_unchecked(buf)))
     }
 
     /// After a large message, limits an engine read outside a frame to the longest frame
@@ -945,6 +988,17 @@ impl Session {
     #[allow(dead_code)]
     pub(crate) fn buffer(&mut self) -> Vec<u8> {
         self.take_buffer()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("close_sent", &self.close_sent)
+            .field("close_received", &self.close_received)
+            .field("backlog", &self.backlog())
+            .finish_non_exhaustive()
     }
 }
 
@@ -1025,7 +1079,9 @@ mod size_tests {
         // The bytes read past the HTTP head: a pointer, and none while there are none.
         assert_eq!(size_of::<Option<Box<(Vec<u8>, usize)>>>(), size_of::<usize>());
         // (+16 for the inline `Carry`: 14 bytes taken past a frame, kept without allocating;
-        // +8 for the pongs that wait behind a lent payload, boxed.)
-        assert!(size_of::<Session>() <= size_of::<Handle>() + 304, "Session is {} bytes", size_of::<Session>());
+        // +32 for the `Bytes` lent to a large shared send, kept without allocating; +8 for
+        // the automatic pongs that wait behind a lent payload, boxed.)
+        let (s, h) = (size_of::<Session>(), size_of::<Handle>());
+        assert!(s <= h + 336, "Session is {s} bytes, the engine's handle {h}");
     }
 }

@@ -1,19 +1,30 @@
-//! TLS with rustls (ring): client configurations (web PKI roots, or a given CA), server
-//! configurations from PEM, and the blocking [`TlsStream`].
+//! TLS with rustls: client configurations (web PKI roots, the system's trust store with
+//! feature `native-roots`, or a given CA), server configurations from PEM (parsed by
+//! `rustls-pki-types`), and the blocking [`TlsStream`]. Errors are typed
+//! ([`TlsError`](crate::TlsError), with rustls' own error inside).
 
-use crate::{Error, Result};
-use rustls::pki_types::ServerName;
+use crate::{Error, Result, TlsError};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The crypto provider: aws-lc-rs (feature `aws-lc-rs`, the default: rustls' recommended
+/// provider, with the post-quantum hybrid key exchange X25519MLKEM768 preferred), else
+/// ring (feature `ring`).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(feature = "aws-lc-rs")]
+    return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    compile_error!("the `tls` feature needs a crypto provider: feature `aws-lc-rs` (default) or `ring`");
 }
 
-fn tls_err(e: impl std::fmt::Display) -> Error {
-    Error::Tls(e.to_string())
+fn pem_err(e: impl std::fmt::Display) -> Error {
+    Error::Tls(TlsError::Pem(e.to_string()))
 }
 
 /// A client configuration trusting the web PKI roots (Mozilla's, from `webpki-roots`).
@@ -24,7 +35,7 @@ pub fn default_client_config() -> Arc<rustls::ClientConfig> {
         Arc::new(
             rustls::ClientConfig::builder_with_provider(provider())
                 .with_safe_default_protocol_versions()
-                .expect("ring supports the default versions")
+                .expect("the provider supports the default versions")
                 .with_root_certificates(roots)
                 .with_no_client_auth(),
         )
@@ -32,21 +43,39 @@ pub fn default_client_config() -> Arc<rustls::ClientConfig> {
     .clone()
 }
 
-/// A client configuration trusting only the CA certificates in `ca_pem`.
-pub fn client_config_with_ca(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
+/// A client configuration trusting the operating system's certificate store (feature
+/// `native-roots`: `rustls-native-certs`, e.g. `/etc/ssl/certs` on Debian), so that
+/// corporate CAs installed there are trusted. Certificates the store holds but rustls
+/// cannot parse are skipped; none at all is an error.
+#[cfg(feature = "native-roots")]
+pub fn native_roots_client_config() -> Result<Arc<rustls::ClientConfig>> {
+    let found = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
-    let mut n = 0;
-    for c in rustls_pemfile::certs(&mut &ca_pem[..]) {
-        roots.add(c.map_err(tls_err)?).map_err(tls_err)?;
-        n += 1;
-    }
-    if n == 0 {
-        return Err(Error::Tls("no certificate in the CA PEM".into()));
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found.errors.first().map_or_else(|| "no certificate found".to_string(), |e| e.to_string());
+        return Err(Error::Tls(TlsError::Pem(format!("the system trust store: {why}"))));
     }
     Ok(Arc::new(
         rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(tls_err)?
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// A client configuration trusting only the CA certificates in `ca_pem`.
+pub fn client_config_with_ca(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.map_err(pem_err)?)?;
+    }
+    if roots.is_empty() {
+        return Err(pem_err("no certificate in the CA PEM"));
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth(),
     ))
@@ -55,19 +84,19 @@ pub fn client_config_with_ca(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>>
 /// A server configuration from a PEM certificate chain and a PEM private key (PKCS#8,
 /// PKCS#1 or SEC1).
 pub fn server_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<rustls::ServerConfig>> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &cert_pem[..]).collect::<io::Result<_>>().map_err(tls_err)?;
+    let certs: Vec<_> =
+        CertificateDer::pem_slice_iter(cert_pem).collect::<std::result::Result<_, _>>().map_err(pem_err)?;
     if certs.is_empty() {
-        return Err(Error::Tls("no certificate in the certificate PEM".into()));
+        return Err(pem_err("no certificate in the certificate PEM"));
     }
-    let key = rustls_pemfile::private_key(&mut &key_pem[..])
-        .map_err(tls_err)?
-        .ok_or_else(|| Error::Tls("no private key in the key PEM".into()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => pem_err("no private key in the key PEM"),
+        e => pem_err(e),
+    })?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err)?
+        .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(tls_err)?;
+        .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
@@ -81,7 +110,7 @@ pub fn server_config_from_pem_files(
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
-    ServerName::try_from(host.to_string()).map_err(|e| Error::Tls(format!("{host}: {e}")))
+    ServerName::try_from(host.to_string()).map_err(|e| Error::Tls(TlsError::ServerName(format!("{host}: {e}"))))
 }
 
 /// Blocking TLS over a `TcpStream`. Clones (see [`crate::blocking::SplitStream`]) share
@@ -110,13 +139,13 @@ fn io_err(e: rustls::Error) -> io::Error {
 impl TlsStream {
     /// Runs the client TLS handshake for `host`.
     pub fn connect(sock: TcpStream, host: &str, cfg: Arc<rustls::ClientConfig>) -> Result<Self> {
-        let conn = rustls::ClientConnection::new(cfg, server_name(host)?).map_err(tls_err)?;
+        let conn = rustls::ClientConnection::new(cfg, server_name(host)?)?;
         Self::handshake(sock, conn.into())
     }
 
     /// Runs the server TLS handshake.
     pub fn accept(sock: TcpStream, cfg: Arc<rustls::ServerConfig>) -> Result<Self> {
-        let conn = rustls::ServerConnection::new(cfg).map_err(tls_err)?;
+        let conn = rustls::ServerConnection::new(cfg)?;
         Self::handshake(sock, conn.into())
     }
 
@@ -127,7 +156,7 @@ impl TlsStream {
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     return Err(Error::HandshakeTimeout)
                 }
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(Error::Tls(e.to_string())),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(Error::from_tls_io(e)),
                 Err(e) => return Err(e.into()),
             }
         }

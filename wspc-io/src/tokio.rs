@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::http::{self, Accept, ClientOptions, Reject, Request, Response, ServerStep, Target};
+use crate::http::{self, Accept, ClientOptions, IntoClientRequest, Reject, Request, Response, ServerStep};
 use crate::keepalive::{earliest, KeepaliveState, Tick};
 use crate::message::{CloseFrame, Message, Piece};
 use crate::pubsub::PreparedMessage;
@@ -98,15 +98,19 @@ async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Resul
     Ok(r?)
 }
 
-/// Connects to a `ws://` or `wss://` URL with default options.
-pub async fn connect(url: &str) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
-    connect_with(url, &ClientOptions::default()).await
+/// Connects to a URL (`&str`, `String`, [`Uri`](::http::Uri)) or sends an
+/// `http::Request<()>` (its headers go with the upgrade request) with default options.
+pub async fn connect(req: impl IntoClientRequest) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    connect_with(req, &ClientOptions::default()).await
 }
 
-/// Connects to a `ws://` or `wss://` URL (the whole handshake, TCP and TLS included,
-/// within the handshake timeout).
-pub async fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
-    let target = Target::parse(url)?;
+/// [`connect`] with options (the whole handshake, TCP and TLS included, within the
+/// handshake timeout).
+pub async fn connect_with(
+    req: impl IntoClientRequest,
+    opts: &ClientOptions,
+) -> Result<(WebSocket<MaybeTlsStream>, Response)> {
+    let (target, handle, head) = http::client_request(req, opts)?;
     let fut = async {
         let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
         tcp.set_nodelay(true)?;
@@ -118,18 +122,15 @@ pub async fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<
                     None => crate::tls::default_client_config(),
                 };
                 let name = crate::tls::server_name(&target.host)?;
-                let tls = tokio_rustls::TlsConnector::from(cfg)
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| Error::Tls(e.to_string()))?;
+                let tls = tokio_rustls::TlsConnector::from(cfg).connect(name, tcp).await.map_err(Error::from_tls_io)?;
                 MaybeTlsStream::Tls(tls)
             }
             #[cfg(not(feature = "tls"))]
-            return Err(Error::Tls("wss:// needs the `tls` feature".into()));
+            return Err(Error::Tls(crate::TlsError::NotEnabled));
         } else {
             MaybeTlsStream::Plain(tcp)
         };
-        client_handshake_inner(stream, &target, opts).await
+        client_handshake_inner(stream, handle, head, &opts.config).await
     };
     // Boxed: the handshake's state is needed only until the upgrade (see `accept_with`).
     match ::tokio::time::timeout(opts.config.handshake_timeout, Box::pin(fut)).await {
@@ -139,34 +140,42 @@ pub async fn connect_with(url: &str, opts: &ClientOptions) -> Result<(WebSocket<
 }
 
 /// Runs the client handshake over an already connected stream.
-pub async fn client_handshake<S>(stream: S, url: &str, opts: &ClientOptions) -> Result<(WebSocket<S>, Response)>
+pub async fn client_handshake<S>(
+    stream: S,
+    req: impl IntoClientRequest,
+    opts: &ClientOptions,
+) -> Result<(WebSocket<S>, Response)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let target = Target::parse(url)?;
-    let fut = Box::pin(client_handshake_inner(stream, &target, opts));
+    let (_, handle, head) = http::client_request(req, opts)?;
+    let fut = Box::pin(client_handshake_inner(stream, handle, head, &opts.config));
     match ::tokio::time::timeout(opts.config.handshake_timeout, fut).await {
         Ok(r) => r,
         Err(_) => Err(Error::HandshakeTimeout),
     }
 }
 
-async fn client_handshake_inner<S>(mut io: S, target: &Target, opts: &ClientOptions) -> Result<(WebSocket<S>, Response)>
+async fn client_handshake_inner<S>(
+    mut io: S,
+    mut handle: wspc::Handle,
+    head: Vec<u8>,
+    config: &Config,
+) -> Result<(WebSocket<S>, Response)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut handle, req) = http::client_request(target, opts)?;
-    io.write_all(&req).await?;
+    io.write_all(&head).await?;
     io.flush().await?;
     let mut buf = Vec::with_capacity(1024);
     loop {
         if read_head(&mut io, &mut buf).await? == 0 {
             return Err(Error::ConnectionReset);
         }
-        if let Some((resp, len)) = http::client_response(&buf, &mut handle, opts)? {
+        if let Some((resp, subprotocol, len)) = http::client_response(&buf, &mut handle, config)? {
             let prefix = buf.split_off(len);
-            let mut ws = WebSocket::new(io, Session::new(handle, prefix, opts.config.write_buffer_size), &opts.config);
-            ws.inner.subprotocol = resp.subprotocol.as_deref().map(Box::from);
+            let mut ws = WebSocket::new(io, Session::new(handle, prefix, config.write_buffer_size), config);
+            ws.inner.subprotocol = subprotocol.map(Box::from);
             return Ok((ws, resp));
         }
     }
@@ -183,7 +192,7 @@ where
 /// Accepts a WebSocket client: reads the request within the configured limits and the
 /// handshake timeout (a stalled client gets `408` and the connection is dropped), answers
 /// bad requests (400, 405, 426, 431), and lets `handler` accept (choosing a subprotocol,
-/// adding headers) or reject with a status.
+/// adding headers) or reject with any HTTP response.
 pub fn accept_with<'a, S, F>(io: S, config: &'a Config, handler: F) -> impl Future<Output = Result<WebSocket<S>>> + 'a
 where
     S: AsyncRead + AsyncWrite + Unpin + 'a,
@@ -193,58 +202,98 @@ where
     // upgrade) is needed only until the upgrade, and would otherwise stay reserved in the
     // caller's task for the whole life of the connection. The future returned is that one
     // pointer.
+    Box::pin(accept_inner(io, config, move |req: &Request| std::future::ready(handler(req))))
+}
+
+/// [`accept_with`] with an asynchronous decision: the handshake waits for `handler`'s
+/// future (a token lookup, a database query) before it answers. The request is lent for
+/// the call only: copy what the future needs. The wait counts in the handshake timeout; a
+/// decision that comes too late gets the client a `503` and the call fails with
+/// [`Error::HandshakeTimeout`].
+pub fn accept_async_with<'a, S, F, Fut>(
+    io: S,
+    config: &'a Config,
+    handler: F,
+) -> impl Future<Output = Result<WebSocket<S>>> + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
+    F: FnOnce(&Request) -> Fut + 'a,
+    Fut: Future<Output = std::result::Result<Accept, Reject>> + 'a,
+{
     Box::pin(accept_inner(io, config, handler))
 }
 
-async fn accept_inner<S, F>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
+/// Writes `bytes` (an HTTP refusal) and ends the stream, giving up after `limit`.
+async fn refuse<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8], limit: Duration) {
+    let _ = ::tokio::time::timeout(limit, async {
+        let _ = io.write_all(bytes).await;
+        let _ = io.shutdown().await;
+    })
+    .await;
+}
+
+/// The handshake timeout passed (`what` did not come in time): answers `status` and
+/// returns the error.
+async fn timed_out<S: AsyncWrite + Unpin>(io: &mut S, status: ::http::StatusCode, what: &str) -> Error {
+    tracing::debug!(status = status.as_u16(), "upgrade refused: {what} within the handshake timeout");
+    let resp = http::error_response(status, &Default::default(), "handshake timeout\n");
+    refuse(io, &resp, Duration::from_millis(500)).await;
+    Error::HandshakeTimeout
+}
+
+async fn accept_inner<S, F, Fut>(mut io: S, config: &Config, handler: F) -> Result<WebSocket<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> std::result::Result<Accept, Reject>,
+    F: FnOnce(&Request) -> Fut,
+    Fut: Future<Output = std::result::Result<Accept, Reject>>,
 {
-    let mut handler = Some(handler);
     let mut buf = Vec::with_capacity(1024);
     let deadline = ::tokio::time::Instant::now() + config.handshake_timeout;
-    loop {
+    let (request, len) = loop {
         let n = match ::tokio::time::timeout_at(deadline, read_head(&mut io, &mut buf)).await {
             Ok(r) => r?,
-            Err(_) => {
-                let resp = http::error_response(408, &[], "handshake timeout\n");
-                let _ = ::tokio::time::timeout(Duration::from_millis(500), async {
-                    let _ = io.write_all(&resp).await;
-                    let _ = io.shutdown().await;
-                })
-                .await;
-                return Err(Error::HandshakeTimeout);
-            }
+            Err(_) => return Err(timed_out(&mut io, ::http::StatusCode::REQUEST_TIMEOUT, "no complete request").await),
         };
         if n == 0 {
             return Err(Error::ConnectionReset);
         }
-        match http::server_step(&buf, config, &mut handler) {
+        match http::server_step(&buf, config) {
             ServerStep::More => continue,
             ServerStep::Refuse(bytes, e) => {
-                let _ = ::tokio::time::timeout(Duration::from_secs(1), async {
-                    let _ = io.write_all(&bytes).await;
-                    let _ = io.shutdown().await;
-                })
-                .await;
+                refuse(&mut io, &bytes, Duration::from_secs(1)).await;
                 return Err(e);
             }
-            ServerStep::Upgrade(bytes, handle, len) => {
-                match ::tokio::time::timeout_at(deadline, async {
-                    io.write_all(&bytes).await?;
-                    io.flush().await
-                })
-                .await
-                {
-                    Ok(r) => r?,
-                    Err(_) => return Err(Error::HandshakeTimeout),
-                }
-                let prefix = buf.split_off(len);
-                return Ok(WebSocket::new(io, Session::new(*handle, prefix, config.write_buffer_size), config));
-            }
+            ServerStep::Request(request, len) => break (request, len),
         }
+    };
+    let decision = match ::tokio::time::timeout_at(deadline, handler(&request)).await {
+        Ok(d) => d,
+        Err(_) => return Err(timed_out(&mut io, ::http::StatusCode::SERVICE_UNAVAILABLE, "no decision").await),
+    };
+    let subprotocol = decision.as_ref().ok().and_then(|a| a.subprotocol.clone());
+    let answered =
+        decision.map_err(http::Refusal::rejected).and_then(|a| http::answer(request.headers(), a, config, false));
+    let (handle, headers) = match answered {
+        Ok(x) => x,
+        Err(r) => {
+            refuse(&mut io, &r.to_bytes(), Duration::from_secs(1)).await;
+            return Err(r.error);
+        }
+    };
+    let head = http::switching_protocols(&headers);
+    match ::tokio::time::timeout_at(deadline, async {
+        io.write_all(&head).await?;
+        io.flush().await
+    })
+    .await
+    {
+        Ok(r) => r?,
+        Err(_) => return Err(Error::HandshakeTimeout),
     }
+    let prefix = buf.split_off(len);
+    let mut ws = WebSocket::new(io, Session::new(handle, prefix, config.write_buffer_size), config);
+    ws.inner.subprotocol = subprotocol.map(Box::from);
+    Ok(ws)
 }
 
 /// Accepts a TLS client on `tcp`: the TLS handshake, then [`accept_with`], all within the
@@ -262,7 +311,7 @@ where
     let start = ::tokio::time::Instant::now();
     // Boxed like `accept_with`'s state: TLS handshake state is large and short-lived.
     let tls = match ::tokio::time::timeout(config.handshake_timeout, Box::pin(acceptor.accept(tcp))).await {
-        Ok(r) => r.map_err(|e| Error::Tls(e.to_string()))?,
+        Ok(r) => r.map_err(Error::from_tls_io)?,
         Err(_) => return Err(Error::HandshakeTimeout),
     };
     let mut cfg = config.clone();
@@ -402,12 +451,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Tick::Wait => {}
                 Tick::Ping => self.s.queue_ping(Vec::new()),
                 Tick::Dead => {
+                    tracing::debug!("no answer to the keepalive ping: connection failed");
                     self.s.read_failed(Error::KeepaliveTimeout);
                     return Err(Error::KeepaliveTimeout);
                 }
             }
         }
         if self.close_deadline.is_some_and(|d| now >= d) {
+            tracing::debug!("the close handshake timed out");
             return Err(Error::CloseTimeout);
         }
         Ok(())
@@ -611,7 +662,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// extended CONNECT, for instance).
     #[cfg(feature = "http2")]
     pub(crate) fn from_handle(io: S, handle: wspc::Handle, subprotocol: Option<&str>, config: &Config) -> Self {
-        let mut ws = Self::new(io, Session::new(handle, Vec::new(), config.write_buffer_size), config);
+        let s = Session::new(handle, Vec::new(), config.write_buffer_size);
+        Self::from_session(io, s, config, subprotocol.map(str::to_owned))
+    }
+
+    /// A connection on an engine handle whose handshake is done.
+    #[cfg_attr(not(any(feature = "hyper", feature = "http2")), allow(dead_code))]
+    pub(crate) fn from_session(io: S, s: Session, config: &Config, subprotocol: Option<String>) -> Self {
+        let mut ws = Self::new(io, s, config);
         ws.inner.subprotocol = subprotocol.map(Box::from);
         ws
     }
@@ -823,6 +881,27 @@ impl<S> Shared<S> {
 /// answers pings (writing the pongs itself) and runs the keepalive.
 pub struct ReadHalf<S> {
     shared: Arc<Shared<S>>,
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("session", &self.inner.s)
+            .field("subprotocol", &self.inner.subprotocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> std::fmt::Debug for ReadHalf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S> std::fmt::Debug for WriteHalf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
 }
 
 /// The sending half of a split [`WebSocket`]: `send`, `feed`, `flush`, `close`, `Sink`.

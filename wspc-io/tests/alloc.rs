@@ -163,3 +163,35 @@ async fn connections_parked_between_messages_allocate_nothing_per_message() {
         assert_eq!(during, 0, "{size}-byte messages over 20 parked connections: {during} allocations in 800 echoes");
     }
 }
+
+/// One `Bytes` sent to many connections (a broadcast): each send takes a reference, small
+/// messages are encoded straight into the write buffer and large ones written from the
+/// shared memory, so the fan-out allocates nothing per peer.
+#[tokio::test]
+async fn shared_bytes_fan_out_allocates_nothing_per_peer() {
+    use wspc_io::{Bytes, Message};
+    for size in [20usize, 70_000] {
+        let mut conns = Vec::new();
+        for _ in 0..8 {
+            let (a, peer) = duplex(1 << 20);
+            conns
+                .push((WebSocket::from_upgraded(a, wspc::Role::Server, &Config::default(), Vec::new()).unwrap(), peer));
+        }
+        let payload: Vec<u8> = (0..size).map(|i| (i * 5) as u8).collect();
+        let shared = Bytes::from(payload.clone());
+        let mut got = vec![0u8; server_header_len(size) + size];
+        let mut during = 0;
+        for round in 0..40 {
+            for (ws, peer) in conns.iter_mut() {
+                let before = allocations();
+                counting(round >= 10);
+                ws.send(Message::Binary(shared.clone().into())).await.unwrap();
+                counting(false);
+                during += allocations() - before;
+                peer.read_exact(&mut got).await.unwrap();
+                assert_eq!(&got[server_header_len(size)..], &payload[..], "size {size} round {round}");
+            }
+        }
+        assert_eq!(during, 0, "{size}-byte shared messages: {during} allocations in 240 sends");
+    }
+}

@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 use wspc_io::blocking::{self, WebSocket};
-use wspc_io::{Accept, ClientOptions, CloseFrame, Config, Error, Message, PieceKind, Reject, Request};
+use wspc_io::{Accept, ClientOptions, CloseFrame, Config, Error, Message, PieceKind, Request};
 
 /// Starts a server thread that runs `f` on each of `n` accepted streams.
 fn server<F>(n: usize, f: F) -> (String, thread::JoinHandle<()>)
@@ -45,7 +45,7 @@ fn echo_server(n: usize, config: Config) -> (String, thread::JoinHandle<()>) {
     server(n, move |s| {
         let ws = blocking::accept_with(s, &config, |req: &Request| {
             let mut a = Accept::default().header("X-Test", "yes");
-            if req.subprotocols.iter().any(|p| p == "chat") {
+            if wspc_io::http::subprotocols(req).any(|p| p == "chat") {
                 a = a.subprotocol("chat");
             }
             Ok(a)
@@ -59,15 +59,15 @@ fn echo_server(n: usize, config: Config) -> (String, thread::JoinHandle<()>) {
 fn echo_text_binary_ping_close() {
     let (addr, h) = echo_server(1, Config::default());
     let opts = ClientOptions::default().subprotocol("other").subprotocol("chat").origin("http://test");
-    let (mut ws, resp) = blocking::connect_with(&format!("ws://{addr}/path?q=1"), &opts).unwrap();
-    assert_eq!(resp.status, 101);
-    assert_eq!(resp.subprotocol.as_deref(), Some("chat"));
-    assert_eq!(resp.header("x-test"), Some("yes"));
+    let (mut ws, resp) = blocking::connect_with(format!("ws://{addr}/path?q=1"), &opts).unwrap();
+    assert_eq!(resp.status(), 101);
+    assert_eq!(ws.subprotocol(), Some("chat"));
+    assert_eq!(resp.headers().get("x-test").and_then(|v| v.to_str().ok()), Some("yes"));
     ws.send(Message::text("héllo")).unwrap();
     assert_eq!(ws.recv().unwrap(), Message::text("héllo"));
     let big: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
-    ws.send(Message::Binary(big.clone())).unwrap();
-    assert_eq!(ws.recv().unwrap(), Message::Binary(big));
+    ws.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::binary(big));
     let big = "é€😀中κ".repeat(50_000);
     let bytes = big.as_bytes();
     let cuts = [0, 100_001, 100_002, 500_003, bytes.len()];
@@ -75,8 +75,8 @@ fn echo_text_binary_ping_close() {
         ws.send_fragment(true, bytes[w[0]..w[1]].to_vec(), w[1] == bytes.len()).unwrap();
     }
     assert_eq!(ws.recv().unwrap(), Message::text(big));
-    ws.send(Message::Ping(b"p".to_vec())).unwrap();
-    assert_eq!(ws.recv().unwrap(), Message::Pong(b"p".to_vec()));
+    ws.send(Message::ping(b"p".to_vec())).unwrap();
+    assert_eq!(ws.recv().unwrap(), Message::pong(b"p".to_vec()));
     // Corked: several messages, one flush.
     for i in 0..100 {
         ws.feed(Message::text(format!("m{i}"))).unwrap();
@@ -95,9 +95,9 @@ fn echo_text_binary_ping_close() {
 fn receive_in_pieces() {
     let (addr, h) = echo_server(1, Config::default());
     let cfg = Config::default().receive_buffer_size(4096);
-    let (mut ws, _) = blocking::connect_with(&format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
+    let (mut ws, _) = blocking::connect_with(format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
     let big = vec![7u8; 1 << 20];
-    ws.send(Message::Binary(big)).unwrap();
+    ws.send(Message::binary(big)).unwrap();
     let mut buf = Vec::new();
     let (mut total, mut pieces) = (0, 0);
     loop {
@@ -120,7 +120,7 @@ fn receive_in_pieces() {
 #[test]
 fn split_halves_from_two_threads() {
     let (addr, h) = echo_server(1, Config::default());
-    let (ws, _) = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    let (ws, _) = blocking::connect(format!("ws://{addr}/")).unwrap();
     let (mut rd, mut wr) = ws.split().unwrap();
     const N: usize = 2000;
     let reader = thread::spawn(move || {
@@ -135,7 +135,7 @@ fn split_halves_from_two_threads() {
     });
     for i in 0..N {
         if i % 100 == 7 {
-            wr.send(Message::Binary(vec![1; 70_000 + i])).unwrap();
+            wr.send(Message::binary(vec![1; 70_000 + i])).unwrap();
         } else {
             wr.feed(Message::text(format!("message {i}"))).unwrap();
         }
@@ -153,8 +153,8 @@ fn split_halves_from_two_threads() {
 fn permessage_deflate_both_sides() {
     let (addr, h) = echo_server(1, Config::default().deflate(true));
     let opts = ClientOptions::default().config(Config::default().deflate(true));
-    let (mut ws, resp) = blocking::connect_with(&format!("ws://{addr}/"), &opts).unwrap();
-    assert!(resp.header("sec-websocket-extensions").unwrap().contains("permessage-deflate"));
+    let (mut ws, resp) = blocking::connect_with(format!("ws://{addr}/"), &opts).unwrap();
+    assert!(resp.headers()["sec-websocket-extensions"].to_str().unwrap().contains("permessage-deflate"));
     let text = "compress me ".repeat(10_000);
     for _ in 0..3 {
         ws.send(Message::text(text.clone())).unwrap();
@@ -169,7 +169,7 @@ fn permessage_deflate_both_sides() {
 #[test]
 fn limits_fail_with_1009() {
     let (addr, h) = echo_server(1, Config::default().max_message_size(Some(1000)));
-    let (mut ws, _) = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    let (mut ws, _) = blocking::connect(format!("ws://{addr}/")).unwrap();
     ws.send(Message::binary(vec![0u8; 2000])).unwrap();
     assert_eq!(ws.recv().unwrap(), Message::close(1009, ""));
     h.join().unwrap();
@@ -184,7 +184,7 @@ fn keepalive_times_out_when_peer_is_silent() {
         drop(ws);
     });
     let cfg = Config::default().keepalive(Duration::from_millis(200), Duration::from_millis(300));
-    let (mut ws, _) = blocking::connect_with(&format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
+    let (mut ws, _) = blocking::connect_with(format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
     let t = Instant::now();
     assert!(matches!(ws.recv(), Err(Error::KeepaliveTimeout)));
     let dt = t.elapsed();
@@ -204,7 +204,7 @@ fn write_timeout_cuts_a_peer_that_stops_reading() {
         let msg = vec![7u8; 64 << 10];
         let mut sent = 0usize;
         let err = loop {
-            match ws.send(Message::Binary(msg.clone())) {
+            match ws.send(Message::binary(msg.clone())) {
                 Ok(()) => sent += 1,
                 Err(e) => break e,
             }
@@ -212,7 +212,7 @@ fn write_timeout_cuts_a_peer_that_stops_reading() {
         };
         tx.send((sent, err)).unwrap();
     });
-    let (ws, _) = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    let (ws, _) = blocking::connect(format!("ws://{addr}/")).unwrap();
     let (sent, err) = rx.recv_timeout(Duration::from_secs(20)).expect("the server's send returned");
     assert!(matches!(err, Error::WriteTimeout), "{err:?} after {sent} messages");
     assert!(sent > 0);
@@ -224,7 +224,7 @@ fn write_timeout_cuts_a_peer_that_stops_reading() {
 fn keepalive_pings_are_answered() {
     let (addr, h) = echo_server(1, Config::default());
     let cfg = Config::default().keepalive(Duration::from_millis(100), Duration::from_millis(500));
-    let (mut ws, _) = blocking::connect_with(&format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
+    let (mut ws, _) = blocking::connect_with(format!("ws://{addr}/"), &ClientOptions::default().config(cfg)).unwrap();
     let t = Instant::now();
     let mut pongs = 0;
     while t.elapsed() < Duration::from_millis(700) {
@@ -242,8 +242,8 @@ fn raw_exchange(config: Config, request: &[u8], wait: Duration) -> (String, Opti
     let (tx, rx) = std::sync::mpsc::channel();
     let (addr, h) = server(1, move |s| {
         let r = blocking::accept_with(s, &config, |req: &Request| {
-            if req.path() == "/forbidden" {
-                Err(Reject::new(403, "no"))
+            if req.uri().path() == "/forbidden" {
+                Err(wspc_io::reject(403, "no"))
             } else {
                 Ok(Accept::default())
             }
@@ -330,12 +330,12 @@ fn bytes_right_behind_the_request_are_kept() {
 #[test]
 fn fragmented_send_arrives_whole() {
     let (addr, h) = echo_server(1, Config::default());
-    let (mut ws, _) = blocking::connect(&format!("ws://{addr}/")).unwrap();
+    let (mut ws, _) = blocking::connect(format!("ws://{addr}/")).unwrap();
     ws.send_fragment(true, b"one ".to_vec(), false).unwrap();
     ws.send_fragment(true, b"two ".to_vec(), false).unwrap();
-    ws.send(Message::Ping(vec![9])).unwrap();
+    ws.send(Message::ping(vec![9])).unwrap();
     ws.send_fragment(true, "three ✓".as_bytes().to_vec(), true).unwrap();
-    assert_eq!(ws.recv().unwrap(), Message::Pong(vec![9]));
+    assert_eq!(ws.recv().unwrap(), Message::pong(vec![9]));
     assert_eq!(ws.recv().unwrap(), Message::text("one two three ✓"));
     ws.close(None).unwrap();
     h.join().unwrap();

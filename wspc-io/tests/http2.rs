@@ -20,12 +20,12 @@ struct Server {
 }
 
 fn handler(req: &Request) -> Result<Accept, Reject> {
-    if req.path() == "/forbidden" {
-        return Err(Reject::new(403, "no"));
+    if req.uri().path() == "/forbidden" {
+        return Err(wspc_io::reject(403, "no"));
     }
     let mut a = Accept::default();
-    if let Some(p) = req.subprotocols.iter().find(|p| *p == "chat") {
-        a = a.subprotocol(p.clone());
+    if wspc_io::http::subprotocols(req).any(|p| p == "chat") {
+        a = a.subprotocol("chat");
     }
     Ok(a)
 }
@@ -217,11 +217,14 @@ async fn negotiation_matches_http1_and_rejections_get_their_status() {
     let conn = h2_connection(&s).await;
     let o = opts(&s).subprotocol("other").subprotocol("chat").config(Config::default().deflate(true));
     let (mut ws, resp) = conn.open_websocket("/sub", &o).await.unwrap();
-    assert_eq!(resp.status, 200);
-    assert_eq!(resp.subprotocol.as_deref(), Some("chat"));
+    assert_eq!(resp.status(), 200);
     assert_eq!(ws.subprotocol(), Some("chat"));
     // permessage-deflate, offered and enabled on both sides: negotiated as over HTTP/1.1.
-    assert!(resp.header("sec-websocket-extensions").is_some_and(|e| e.starts_with("permessage-deflate")));
+    assert!(resp
+        .headers()
+        .get("sec-websocket-extensions")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|e| e.starts_with("permessage-deflate")));
     ws.send(Message::text("é€😀".repeat(1000))).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("é€😀".repeat(1000)));
     ws.close(None).await.unwrap();
@@ -250,7 +253,7 @@ async fn connect_falls_back_to_http1_without_h2() {
     let (mut ws, resp, conn) =
         wh2::connect_with(&format!("wss://localhost:{}/plain", s.port), &opts(&s), true).await.unwrap();
     assert!(conn.is_none());
-    assert_eq!(resp.status, 101);
+    assert_eq!(resp.status(), 101);
     assert!(!ws.get_ref().is_http2());
     ws.send(Message::text("over 1.1")).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("over 1.1"));
@@ -342,7 +345,7 @@ async fn connect_falls_back_when_h2_lacks_the_setting() {
     let o = ClientOptions::default().tls(tls::client_config_with_ca(cert.as_bytes()).unwrap());
     let (mut ws, resp, conn) = wh2::connect_with(&format!("wss://localhost:{port}/"), &o, true).await.unwrap();
     assert!(conn.is_none() && !ws.get_ref().is_http2());
-    assert_eq!(resp.status, 101);
+    assert_eq!(resp.status(), 101);
     ws.send(Message::text("fallback")).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("fallback"));
     ws.close(None).await.unwrap();

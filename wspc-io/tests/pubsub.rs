@@ -80,7 +80,7 @@ async fn plain_and_compressing_subscribers_get_every_message_in_order() {
     for c in clients.iter_mut() {
         // Pings keep the server's automatic pongs going while the shared frames are written.
         for _ in 0..20 {
-            c.feed(Message::Ping(b"p".to_vec())).await.unwrap();
+            c.feed(Message::ping(b"p".to_vec())).await.unwrap();
         }
         c.flush().await.unwrap();
     }

@@ -74,8 +74,13 @@ fn blocking_wss_rejects_an_unknown_ca() {
         );
     });
     // Default options: web PKI roots, which do not include the test certificate.
-    let r = blocking::connect(&format!("wss://localhost:{port}/"));
-    assert!(matches!(r, Err(wspc_io::Error::Tls(_)) | Err(wspc_io::Error::Io(_))), "{:?}", r.err());
+    let r = blocking::connect(format!("wss://localhost:{port}/"));
+    // A typed error: rustls' own, saying the certificate was refused.
+    assert!(
+        matches!(r, Err(wspc_io::Error::Tls(wspc_io::TlsError::Rustls(rustls::Error::InvalidCertificate(_))))),
+        "{:?}",
+        r.err()
+    );
     h.join().unwrap();
 }
 
@@ -105,7 +110,14 @@ async fn tokio_wss_echo() {
     let opts = ClientOptions::default()
         .tls(tls::client_config_with_ca(cert.as_bytes()).unwrap())
         .config(Config::default().deflate(true));
-    let (ws, _) = wspc_io::tokio::connect_with(&format!("wss://localhost:{port}/"), &opts).await.unwrap();
+    let (ws, _) = wspc_io::tokio::connect_with(format!("wss://localhost:{port}/"), &opts).await.unwrap();
+    // The default provider (aws-lc-rs) agrees on the post-quantum hybrid key exchange.
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        let wspc_io::tokio::MaybeTlsStream::Tls(tls) = ws.get_ref() else { panic!("not TLS") };
+        let group = tls.get_ref().1.negotiated_key_exchange_group().map(|g| g.name());
+        assert_eq!(group, Some(rustls::NamedGroup::X25519MLKEM768));
+    }
     let (mut rd, mut wr) = ws.split();
     let reader = tokio::spawn(async move {
         for i in 0..200 {
@@ -120,4 +132,12 @@ async fn tokio_wss_echo() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     wr.close(None).await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(10), reader).await.unwrap().unwrap();
+}
+
+/// The system trust store (Debian's ca-certificates, installed by .ci/install-deps.sh)
+/// loads into a client configuration.
+#[cfg(feature = "native-roots")]
+#[test]
+fn system_roots_load() {
+    tls::native_roots_client_config().unwrap();
 }

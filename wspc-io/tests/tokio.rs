@@ -28,7 +28,7 @@ async fn echo_server(config: Config) -> String {
             let config = config.clone();
             tokio::spawn(async move {
                 let handler = |req: &Request| {
-                    Ok(if req.subprotocols.iter().any(|p| p == "chat") {
+                    Ok(if wspc_io::http::subprotocols(req).any(|p| p == "chat") {
                         Accept::default().subprotocol("chat")
                     } else {
                         Accept::default()
@@ -48,7 +48,7 @@ async fn echo_stream_and_sink() {
     let addr = echo_server(Config::default()).await;
     let opts = ClientOptions::default().subprotocol("chat");
     let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
-    assert_eq!(resp.subprotocol.as_deref(), Some("chat"));
+    assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), "chat");
     assert_eq!(ws.subprotocol(), Some("chat"));
     ws.send(Message::text("hello")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
@@ -75,8 +75,8 @@ async fn echo_stream_and_sink() {
     ws.send(Message::binary(vec![9; 3])).await.unwrap();
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(big));
     assert_eq!(ws.recv().await.unwrap().unwrap(), Message::binary(vec![9; 3]));
-    ws.send(Message::Ping(vec![1, 2, 3])).await.unwrap();
-    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::Pong(vec![1, 2, 3]));
+    ws.send(Message::ping(vec![1, 2, 3])).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::pong(vec![1, 2, 3]));
     ws.close(Some(CloseFrame::new(1000, "done"))).await.unwrap();
     assert!(ws.is_closed());
     assert!(ws.recv().await.is_none());
@@ -150,7 +150,7 @@ async fn permessage_deflate_both_sides() {
     let addr = echo_server(Config::default().deflate(true)).await;
     let opts = ClientOptions::default().config(Config::default().deflate(true));
     let (mut ws, resp) = connect_with(&format!("ws://{addr}/"), &opts).await.unwrap();
-    assert!(resp.header("sec-websocket-extensions").unwrap().contains("permessage-deflate"));
+    assert!(resp.headers()["sec-websocket-extensions"].to_str().unwrap().contains("permessage-deflate"));
     for i in 0..20 {
         let t = format!("{i} ").repeat(5000);
         ws.send(Message::text(t.clone())).await.unwrap();
@@ -237,7 +237,7 @@ async fn client_sees_http_errors() {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         let (s, _) = l.accept().await.unwrap();
-        let _ = accept_with(s, &Config::default(), |_: &Request| Err(wspc_io::Reject::new(401, "who are you"))).await;
+        let _ = accept_with(s, &Config::default(), |_: &Request| Err(wspc_io::reject(401, "who are you"))).await;
     });
     match connect(&format!("ws://{addr}/")).await {
         Err(Error::HttpStatus { status: 401, .. }) => {}
@@ -272,4 +272,126 @@ async fn large_and_small_messages_alternate() {
         }
         ws.close(None).await.unwrap();
     }
+}
+
+/// The async accept hook: the handshake waits for the application's decision (here a
+/// token checked after an await), which sees the client's `http::Request` headers; a
+/// rejection is any `http::Response`, sent as is.
+#[tokio::test]
+async fn async_accept_hook_and_http_request_client() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            tokio::spawn(async move {
+                let decide = |req: &Request| {
+                    let token = req.headers().get("authorization").cloned();
+                    let path = req.uri().path().to_string();
+                    async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await; // a token lookup
+                        if token.as_ref().is_some_and(|t| t == "Bearer good") && path == "/chat" {
+                            Ok(Accept::default().header("x-user", "alice"))
+                        } else {
+                            let mut r = wspc_io::reject(401, "bad token");
+                            r.headers_mut().insert("www-authenticate", "Bearer".parse().unwrap());
+                            Err(r)
+                        }
+                    }
+                };
+                if let Ok(ws) = wspc_io::tokio::accept_async_with(s, &Config::default(), decide).await {
+                    echo(ws).await
+                }
+            });
+        }
+    });
+    let req =
+        |token: &str| http::Request::get(format!("ws://{addr}/chat")).header("authorization", token).body(()).unwrap();
+    let (mut ws, resp) = connect(req("Bearer good")).await.unwrap();
+    assert_eq!(resp.headers().get("x-user").unwrap(), "alice");
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hi"));
+    ws.close(None).await.unwrap();
+    match connect(req("Bearer bad")).await {
+        Err(Error::HttpStatus { status: 401, headers }) => {
+            assert_eq!(headers.get("www-authenticate").unwrap(), "Bearer")
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("connected with a bad token"),
+    }
+    // A Uri works as well as a &str.
+    let uri: http::Uri = format!("ws://{addr}/other").parse().unwrap();
+    assert!(matches!(connect(uri).await, Err(Error::HttpStatus { status: 401, .. })));
+}
+
+/// Shared `Bytes` payloads from a client (masked through the engine's send buffer) and
+/// text from static strings: echoed intact, the shared bytes unchanged after the sends.
+#[tokio::test]
+async fn shared_payloads_round_trip() {
+    let addr = echo_server(Config::default()).await;
+    let (mut ws, _) = connect(format!("ws://{addr}/")).await.unwrap();
+    let big = wspc_io::Bytes::from((0..300_000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>());
+    let small = wspc_io::Bytes::from_static(b"tiny");
+    for b in [&big, &small, &big] {
+        ws.feed(Message::Binary(b.clone().into())).await.unwrap();
+    }
+    ws.send(Message::text("static text")).await.unwrap();
+    for b in [&big, &small, &big] {
+        assert_eq!(ws.recv().await.unwrap().unwrap().as_bytes(), &b[..]);
+    }
+    let m = ws.recv().await.unwrap().unwrap();
+    assert_eq!(m.as_text(), Some("static text"));
+    assert_eq!(big[1], 7, "masking happened in the engine's buffer, not in the shared bytes");
+    ws.close(None).await.unwrap();
+}
+
+/// Captures `tracing` events (their fields, as text) on the current thread.
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={:?} ", f.name(), v));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        let mut f = Fields(String::new());
+        e.record(&mut f);
+        self.0.lock().unwrap().push(f.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Debug events say why an upgrade was refused and which close code ended a connection
+/// (a limit hit: 1009).
+#[tokio::test]
+async fn tracing_events_for_refusals_and_limits() {
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _guard = tracing::subscriber::set_default(Capture(events.clone()));
+    let addr = echo_server(Config::default().max_message_size(Some(1000))).await;
+    // Not an upgrade: refused with 426.
+    let mut tcp = TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    tcp.read_to_end(&mut out).await.unwrap();
+    // Too large a message: the server fails the connection with 1009.
+    let (mut ws, _) = connect(format!("ws://{addr}/")).await.unwrap();
+    ws.send(Message::binary(vec![0; 5000])).await.unwrap();
+    assert!(matches!(ws.recv().await, Some(Ok(Message::Close(Some(CloseFrame { code: 1009, .. }))))));
+    let events = events.lock().unwrap().join("\n");
+    assert!(events.contains("status=426") && events.contains("upgrade refused"), "{events}");
+    assert!(events.contains("connection failed") && events.contains("close_code=1009"), "{events}");
+    assert!(events.contains("code=1009") && events.contains("close frame received"), "{events}");
 }

@@ -25,6 +25,16 @@ pub struct H2Connection {
     authority: String,
 }
 
+impl std::fmt::Debug for H2Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Connection")
+            .field("scheme", &self.scheme)
+            .field("authority", &self.authority)
+            .field("supports_websocket", &self.supports_websocket())
+            .finish()
+    }
+}
+
 impl H2Connection {
     /// Runs the HTTP/2 preface over `io` (TLS that chose `h2`, or a stream with prior
     /// knowledge) and waits until the server's first SETTINGS have been applied (a PING
@@ -94,22 +104,21 @@ impl H2Connection {
         let mut send = self.send.clone().ready().await.map_err(h2_err)?;
         let (resp, stream) = send.send_request(req, false).map_err(h2_err)?;
         let resp = resp.await.map_err(h2_err)?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
         if !resp.status().is_success() {
-            return Err(Error::HttpStatus { status, headers });
+            let status = resp.status().as_u16();
+            return Err(Error::HttpStatus { status, headers: resp.headers().clone() });
         }
         let hv: Vec<Header<'_>> =
             resp.headers().iter().map(|(n, v)| Header { name: n.as_str().as_bytes(), value: v.as_bytes() }).collect();
         let r = handle.end_client_handshake(&hv)?;
         let subprotocol = r.subprotocol.map(|i| opts.subprotocols[i].clone());
-        let io = H2Stream::new(stream, resp.into_body());
+        let (parts, body) = resp.into_parts();
+        let io = H2Stream::new(stream, body);
         let ws = WebSocket::from_handle(io, handle, subprotocol.as_deref(), &opts.config);
-        Ok((ws, Response { status, headers, subprotocol }))
+        let mut response = Response::new(());
+        *response.status_mut() = parts.status;
+        *response.headers_mut() = parts.headers;
+        Ok((ws, response))
     }
 }
 
@@ -195,7 +204,7 @@ pub async fn connect_with(
             let tls = tokio_rustls::TlsConnector::from(client_config_h2(opts))
                 .connect(name, tcp)
                 .await
-                .map_err(|e| Error::Tls(e.to_string()))?;
+                .map_err(Error::from_tls_io)?;
             if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
                 let conn = H2Connection::handshake(tls, &target.host_header, true).await?;
                 return Ok(Err(Some(conn)));

@@ -2,12 +2,13 @@
 //! and turns extended CONNECT requests with `:protocol websocket` into WebSockets.
 
 use super::stream::H2Stream;
-use crate::http::{decide, Decision};
+use crate::http::{answer, Refusal};
 use crate::tokio::WebSocket;
 use crate::{Accept, Config, Error, Reject, Request, Result};
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite};
 use wspc::handshake::Header;
 
@@ -23,8 +24,15 @@ pub struct ServerConnection<IO> {
     conn: h2::server::Connection<IO, Bytes>,
 }
 
+impl<IO> std::fmt::Debug for ServerConnection<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConnection").finish_non_exhaustive()
+    }
+}
+
 /// What arrived on a server HTTP/2 connection.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum Incoming {
     /// An extended CONNECT with `:protocol websocket` (RFC 8441).
     WebSocket(WebSocketRequest),
@@ -63,7 +71,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> ServerConnection<IO> {
             }
             let protocol = req.extensions().get::<h2::ext::Protocol>().map(|p| p.as_str().to_string());
             if !protocol.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("websocket")) {
-                let _ = send_simple(&mut respond, 501, &[], "only CONNECT with :protocol websocket is served\n");
+                let _ = send_simple(
+                    &mut respond,
+                    StatusCode::NOT_IMPLEMENTED,
+                    HeaderMap::new(),
+                    "only CONNECT with :protocol websocket is served\n",
+                );
                 continue;
             }
             let (head, body) = req.into_parts();
@@ -84,6 +97,12 @@ pub struct HttpRequest {
     respond: SendResponse<Bytes>,
 }
 
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest").field("request", &self.request).finish_non_exhaustive()
+    }
+}
+
 impl HttpRequest {
     /// The request (its body is not read).
     pub fn request(&self) -> &http::Request<RecvStream> {
@@ -94,8 +113,15 @@ impl HttpRequest {
     pub fn respond(mut self, status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Result<()> {
         self.request = None;
         let body = body.into();
-        let owned: Vec<(String, String)> = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-        let mut send = self.respond.send_response(response(status, &owned)?, body.is_empty()).map_err(h2_err)?;
+        let status = StatusCode::from_u16(status).map_err(|_| Error::InvalidState("invalid status"))?;
+        let mut map = HeaderMap::with_capacity(headers.len());
+        for (n, v) in headers {
+            let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_str(v)) else {
+                return Err(Error::InvalidState("invalid response header"));
+            };
+            map.append(n, v);
+        }
+        let mut send = self.respond.send_response(response(status, map), body.is_empty()).map_err(h2_err)?;
         if !body.is_empty() {
             send.send_data(body, true).map_err(h2_err)?;
         }
@@ -103,19 +129,21 @@ impl HttpRequest {
     }
 }
 
-fn response(status: u16, headers: &[(String, String)]) -> Result<http::Response<()>> {
-    let mut b = http::Response::builder().status(status);
-    for (n, v) in headers {
-        b = b.header(n.as_str(), v.as_str());
-    }
-    b.body(()).map_err(|_| Error::InvalidState("invalid response header"))
+fn response(status: StatusCode, headers: HeaderMap) -> http::Response<()> {
+    let mut r = http::Response::new(());
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    r
 }
 
-fn send_simple(respond: &mut SendResponse<Bytes>, status: u16, headers: &[(String, String)], body: &str) -> Result<()> {
-    let mut all = headers.to_vec();
-    all.push(("content-type".into(), "text/plain; charset=utf-8".into()));
-    let resp = response(status, &all).or_else(|_| response(status, &[]))?;
-    let mut send = respond.send_response(resp, body.is_empty()).map_err(h2_err)?;
+fn send_simple(
+    respond: &mut SendResponse<Bytes>,
+    status: StatusCode,
+    mut headers: HeaderMap,
+    body: &str,
+) -> Result<()> {
+    headers.entry(header::CONTENT_TYPE).or_insert(HeaderValue::from_static("text/plain; charset=utf-8"));
+    let mut send = respond.send_response(response(status, headers), body.is_empty()).map_err(h2_err)?;
     if !body.is_empty() {
         send.send_data(Bytes::copy_from_slice(body.as_bytes()), true).map_err(h2_err)?;
     }
@@ -127,6 +155,15 @@ pub struct WebSocketRequest {
     head: http::request::Parts,
     body: RecvStream,
     respond: SendResponse<Bytes>,
+}
+
+impl std::fmt::Debug for WebSocketRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketRequest")
+            .field("stream_id", &self.stream_id())
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebSocketRequest {
@@ -155,45 +192,39 @@ impl WebSocketRequest {
             .iter()
             .map(|(n, v)| Header { name: n.as_str().as_bytes(), value: v.as_bytes() })
             .collect();
-        let checked = match wspc::handshake::validate_extended_request(&hv) {
-            Ok(c) => c,
-            Err(e) => {
-                let extra = match e {
-                    wspc::HandshakeError::UnsupportedVersion => {
-                        vec![("sec-websocket-version".to_string(), "13".to_string())]
-                    }
-                    _ => Vec::new(),
-                };
-                let reason = e.to_string();
-                let _ = send_simple(&mut self.respond, 400, &extra, &format!("{reason}\n"));
-                return Err(Error::BadRequest { status: 400, reason });
+        if let Err(e) = wspc::handshake::validate_extended_request(&hv) {
+            let mut extra = HeaderMap::new();
+            if matches!(e, wspc::HandshakeError::UnsupportedVersion) {
+                extra.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
             }
-        };
-        let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(hv.len() + 1);
-        if let Some(a) = self.head.uri.authority() {
-            headers.push(("host".into(), a.as_str().as_bytes().to_vec()));
+            let reason = e.to_string();
+            tracing::debug!(%reason, "extended CONNECT refused");
+            let _ = send_simple(&mut self.respond, StatusCode::BAD_REQUEST, extra, &format!("{reason}\n"));
+            return Err(Error::BadRequest { status: 400, reason });
         }
-        headers.extend(self.head.headers.iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())));
-        let request = Request {
-            method: "CONNECT".into(),
-            target: self.target().to_string(),
-            headers,
-            subprotocols: checked.subprotocols,
-            extensions: checked.extensions,
-        };
-        match decide(&request, &hv, config, &mut Some(handler), true) {
-            Decision::Refuse { status, headers, body, error } => {
-                let _ = send_simple(&mut self.respond, status, &headers, &body);
-                Err(error)
+        // The handler sees the request as an `http::Request<()>`: method CONNECT, version
+        // HTTP/2, and `:authority` also as a `host` header (as over HTTP/1.1).
+        let mut request = http::Request::new(());
+        *request.method_mut() = self.head.method.clone();
+        *request.uri_mut() = self.head.uri.clone();
+        *request.version_mut() = http::Version::HTTP_2;
+        *request.headers_mut() = self.head.headers.clone();
+        if let Some(a) = self.head.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            request.headers_mut().entry(header::HOST).or_insert(a);
+        }
+        let answered =
+            handler(&request).map_err(Refusal::rejected).and_then(|a| answer(request.headers(), a, config, true));
+        match answered {
+            Err(r) => {
+                let _ = send_simple(&mut self.respond, r.status, r.headers, &r.body);
+                Err(r.error)
             }
-            Decision::Accept { headers, handle } => {
-                let subprotocol = headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
-                    .map(|(_, v)| v.clone());
-                let send = self.respond.send_response(response(200, &headers)?, false).map_err(h2_err)?;
+            Ok((handle, headers)) => {
+                let subprotocol =
+                    headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let send = self.respond.send_response(response(StatusCode::OK, headers), false).map_err(h2_err)?;
                 let io = H2Stream::new(send, self.body);
-                Ok(WebSocket::from_handle(io, *handle, subprotocol.as_deref(), config))
+                Ok(WebSocket::from_handle(io, handle, subprotocol.as_deref(), config))
             }
         }
     }

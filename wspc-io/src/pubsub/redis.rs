@@ -47,6 +47,12 @@ pub struct RedisOptions {
     pub log: LogFn,
 }
 
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
 impl Default for RedisOptions {
     fn default() -> Self {
         Self { prefix: "wspc:".into(), log: Arc::new(|s: &str| eprintln!("wspc-io redis: {s}")) }
