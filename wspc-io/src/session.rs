@@ -71,7 +71,8 @@ enum Direct {
     /// A payload the engine lends until its `SendToNetwork` action is completed.
     Engine { ptr: *const u8, len: usize, pos: usize, token: ActionToken, total: usize },
     /// A whole frame shared with other connections ([`PreparedMessage`]), between the
-    /// engine's `begin_shared` and `end_shared`.
+    /// engine's `begin_shared` and `end_shared` (only the tokio API writes them).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     Shared { frame: bytes::Bytes, pos: usize },
 }
 
@@ -411,6 +412,7 @@ impl Session {
     /// Queues a prepared message (the caller checked [`can_send`](Self::can_send)): its
     /// shared frame is written as it is when the engine says this connection can take it
     /// (see [`wspc::SharedEncoding`]), otherwise it is sent like any message.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn send_prepared(&mut self, m: &PreparedMessage) -> Result<()> {
         if let Some(e) = &self.write_error {
             return Err(e.duplicate());

@@ -223,18 +223,31 @@ where
     Box::pin(accept_inner(io, config, handler))
 }
 
-/// Writes `bytes` (an HTTP refusal) and ends the stream, giving up after `limit`.
-async fn refuse<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8], limit: Duration) {
+/// Writes `bytes` (an HTTP refusal) and ends the stream, giving up after `limit`. Then
+/// lingers: what the client is still sending (the rest of an oversized head) is read and
+/// dropped while it keeps coming (at most 64 KiB, 100 ms of silence ends it), so that the
+/// close is a FIN rather than a reset that could destroy the refusal before the client
+/// reads it.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, bytes: &[u8], limit: Duration) {
     let _ = ::tokio::time::timeout(limit, async {
-        let _ = io.write_all(bytes).await;
-        let _ = io.shutdown().await;
+        if io.write_all(bytes).await.is_err() || io.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        let mut left = 64usize << 10;
+        while left > 0 {
+            match ::tokio::time::timeout(Duration::from_millis(100), io.read(&mut sink)).await {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                _ => break,
+            }
+        }
     })
     .await;
 }
 
 /// The handshake timeout passed (`what` did not come in time): answers `status` and
 /// returns the error.
-async fn timed_out<S: AsyncWrite + Unpin>(io: &mut S, status: ::http::StatusCode, what: &str) -> Error {
+async fn timed_out<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, status: ::http::StatusCode, what: &str) -> Error {
     tracing::debug!(status = status.as_u16(), "upgrade refused: {what} within the handshake timeout");
     let resp = http::error_response(status, &Default::default(), "handshake timeout\n");
     refuse(io, &resp, Duration::from_millis(500)).await;
