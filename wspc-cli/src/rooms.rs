@@ -17,7 +17,8 @@
 //!   arrivals to everyone would be 50 million); the welcome is always sent. Messages from clients
 //!   are relayed as they are (a client could imitate these; they are informational).
 //! - A member's queue is bounded (wspc-io's defaults: 256 messages, 1 MiB); a member that
-//!   falls behind is closed with 1008 ("subscriber too slow").
+//!   falls behind is closed with 1008 ("subscriber too slow"). Publishing never waits for a
+//!   member, so one that stops reading does not slow the sender or the rest of the room.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

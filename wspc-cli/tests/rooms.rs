@@ -228,22 +228,26 @@ fn vm_kib(pid: u32, key: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// A subscriber of `/room/feed` that never reads: a raw handshake, then nothing.
+fn stalled_subscriber(addr: &str) -> TcpStream {
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(
+        format!(
+            "GET /room/feed HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    slow
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_never_reads_does_not_grow_the_server() {
     const N: usize = 1000;
     let srv = Server::start(&["--broadcast", "--no-deflate"]);
     let url = format!("ws://{}/room/feed", srv.addr);
-    // The slow subscriber: a handshake, then nothing is ever read.
-    let mut slow = TcpStream::connect(&srv.addr).unwrap();
-    slow.write_all(
-        format!(
-            "GET /room/feed HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            srv.addr
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let slow = stalled_subscriber(&srv.addr);
     let reader = join(&url).await;
     let (publisher, _) = wspc_io::tokio::connect(&url).await.unwrap();
     srv.wait_count("connected peer=", 3);
@@ -279,4 +283,96 @@ async fn a_subscriber_that_never_reads_does_not_grow_the_server() {
     assert!(hwm < before + 16 * 1024, "server grew from {before} KiB to {hwm} KiB");
     srv.wait_log("too slow", "1008");
     drop(slow);
+}
+
+/// The other half of "a slow subscriber cannot hurt the room": the readers keep their
+/// rate. Four interleaved phases on one server (without a stalled subscriber, with one,
+/// without, with), each publishing `M` messages of 64 KiB to three reading subscribers; a
+/// phase's time runs from its first publish until every reader has every message. With
+/// the stalled subscriber the readers may take at most 3 times as long (the machine is
+/// shared and noisy), plus 300 ms; a server that waited on the stalled subscriber's full
+/// queue instead of closing it would never finish a phase (the 20 s deadline fails it), one
+/// that waited for it a second or more before closing it fails the ratio. The stalled
+/// subscriber is closed after about 85 publishes (the kernel's socket buffers, then its
+/// 1 MiB queue), so it is in the room for about half of each phase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_does_not_slow_the_others() {
+    const M: usize = 160;
+    let srv = Server::start(&["--broadcast", "--no-deflate"]);
+    let url = format!("ws://{}/room/feed", srv.addr);
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        readers.push(join(&url).await);
+    }
+    let (publisher, _) = wspc_io::tokio::connect(&url).await.unwrap();
+    let mut connected = 4;
+    srv.wait_count("connected peer=", connected);
+    let (mut prd, mut pwr) = publisher.split();
+    tokio::spawn(async move { while let Some(Ok(_)) = prd.recv().await {} });
+    let payload = "x".repeat(64 << 10);
+    let slowest = |rs: &[Member]| rs.iter().map(|r| r.inbox.lock().unwrap().len()).min().unwrap_or(0);
+    let mut times = [Duration::ZERO; 2]; // [without, with]
+    let mut figures = Vec::new();
+    for phase in 0..4 {
+        let stalled = phase % 2 == 1;
+        let slow = stalled.then(|| stalled_subscriber(&srv.addr));
+        if stalled {
+            connected += 1;
+            srv.wait_count("connected peer=", connected);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for r in &readers {
+            r.take(); // the stalled subscriber's presence messages are filtered; nothing else came
+        }
+        // The publisher stays at most 8 messages ahead of the slowest reader (see above).
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(20);
+        let kicked = |log: String| log.matches("too slow for its room").count() > phase / 2;
+        let mut kicked_at = None;
+        for i in 0..M {
+            pwr.send(Message::text(format!("{phase}{i:05}{}", &payload[6..]))).await.unwrap();
+            if stalled && kicked_at.is_none() && kicked(srv.log()) {
+                kicked_at = Some(i);
+            }
+            while slowest(&readers) + 8 <= i {
+                let got = slowest(&readers);
+                assert!(Instant::now() < deadline, "phase {phase} (stalled: {stalled}): the readers got {got} of {i}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        while slowest(&readers) < M {
+            let got = slowest(&readers);
+            assert!(Instant::now() < deadline, "phase {phase} (stalled: {stalled}): the readers got {got} of {M}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let t = t0.elapsed();
+        for (k, r) in readers.iter().enumerate() {
+            let got = r.take();
+            assert_eq!(got.len(), M, "reader {k}, phase {phase}");
+            assert!(
+                got.iter().enumerate().all(|(i, m)| m.starts_with(&format!("{phase}{i:05}"))),
+                "reader {k}, phase {phase}: order"
+            );
+        }
+        drop(slow);
+        times[usize::from(stalled)] += t;
+        figures.push(match (stalled, kicked_at) {
+            (false, _) => format!("without: {} ms", t.as_millis()),
+            (true, Some(k)) => format!("with: {} ms (it was closed with 1008 by publish {k})", t.as_millis()),
+            // It must meet the slow-subscriber policy while the readers are served.
+            (true, None) => panic!("phase {phase}: the stalled subscriber was never closed as too slow"),
+        });
+    }
+    let [without, with] = times;
+    eprintln!(
+        "3 readers, {M} x 64 KiB per phase; phases {}; total without a stalled subscriber {} ms, with {} ms ({:.2}x)",
+        figures.join(", "),
+        without.as_millis(),
+        with.as_millis(),
+        with.as_secs_f64() / without.as_secs_f64()
+    );
+    assert!(
+        with <= without * 3 + Duration::from_millis(300),
+        "a stalled subscriber slowed the readers: {with:?} against {without:?}"
+    );
 }
