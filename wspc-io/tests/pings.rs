@@ -8,6 +8,21 @@ use std::os::unix::net::UnixStream;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 use wspc_io::{Config, Message, PieceKind};
 
+/// Collects what `$next` yields up to and including the close.
+macro_rules! until_close {
+    ($next:expr) => {{
+        let mut got = Vec::new();
+        loop {
+            let m: Message = $next;
+            let close = m.is_close();
+            got.push(m);
+            if close {
+                break got;
+            }
+        }
+    }};
+}
+
 const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
 
 /// A masked client frame (payload under 126 bytes).
@@ -70,29 +85,16 @@ async fn tokio_recv_returns_pings_only_when_asked() {
         let config = Config::default().deliver_pings(deliver);
         let mut ws = wspc_io::tokio::WebSocket::from_upgraded(a, wspc::Role::Server, &config, Vec::new()).unwrap();
         peer.write_all(&stream()).await.unwrap();
-        let mut got = Vec::new();
-        if split {
+        let got = if split {
             let (mut r, w) = ws.split();
-            while let Some(m) = r.recv().await {
-                let m = m.unwrap();
-                let close = m.is_close();
-                got.push(m);
-                if close {
-                    break;
-                }
-            }
+            let got = until_close!(r.recv().await.unwrap().unwrap());
             drop(w);
+            got
         } else {
-            while let Some(m) = ws.recv().await {
-                let m = m.unwrap();
-                let close = m.is_close();
-                got.push(m);
-                if close {
-                    break;
-                }
-            }
+            let got = until_close!(ws.recv().await.unwrap().unwrap());
             drop(ws);
-        }
+            got
+        };
         assert_eq!(got, expected(deliver), "deliver {deliver}, split {split}");
         let mut wire = Vec::new();
         peer.read_to_end(&mut wire).await.unwrap();
@@ -141,29 +143,16 @@ fn blocking_recv_returns_pings_only_when_asked() {
         let config = Config::default().deliver_pings(deliver);
         let mut ws = wspc_io::blocking::WebSocket::from_upgraded(a, wspc::Role::Server, &config, Vec::new()).unwrap();
         peer.write_all(&stream()).unwrap();
-        let mut got = Vec::new();
-        if split {
+        let got = if split {
             let (mut r, w) = ws.split().unwrap();
-            loop {
-                let m = r.recv().unwrap();
-                let close = m.is_close();
-                got.push(m);
-                if close {
-                    break;
-                }
-            }
+            let got = until_close!(r.recv().unwrap());
             drop((r, w));
+            got
         } else {
-            loop {
-                let m = ws.recv().unwrap();
-                let close = m.is_close();
-                got.push(m);
-                if close {
-                    break;
-                }
-            }
+            let got = until_close!(ws.recv().unwrap());
             drop(ws);
-        }
+            got
+        };
         assert_eq!(got, expected(deliver), "deliver {deliver}, split {split}");
         let mut wire = Vec::new();
         peer.read_to_end(&mut wire).unwrap();
