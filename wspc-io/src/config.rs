@@ -77,6 +77,12 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Most header lines in the HTTP head.
     pub max_headers: usize,
+    /// Return received pings from `recv` as [`Message::Ping`](crate::Message::Ping) (and
+    /// from `recv_piece` as [`PieceKind::Ping`](crate::PieceKind::Ping)); off by default.
+    /// Either way the engine answers each ping with its pong before the ping is handed
+    /// out, in order with the messages around it (a ping between the frames of a
+    /// fragmented message comes before that message); the application must not answer it.
+    pub deliver_pings: bool,
     /// permessage-deflate (RFC 7692): offered by clients, accepted by servers.
     #[cfg(feature = "deflate")]
     pub deflate: Option<wspc::deflate::DeflateConfig>,
@@ -97,6 +103,7 @@ impl Default for Config {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
+            deliver_pings: false,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -168,6 +175,12 @@ impl Config {
         self
     }
 
+    /// Returns received pings to the application (see [`Config::deliver_pings`](#structfield.deliver_pings)).
+    pub fn deliver_pings(mut self, on: bool) -> Self {
+        self.deliver_pings = on;
+        self
+    }
+
     /// The engine configuration for `role`.
     pub(crate) fn engine(&self, role: wspc::Role) -> crate::Result<wspc::Config> {
         let send = self.send_buffer_size.unwrap_or(match role {
@@ -179,7 +192,8 @@ impl Config {
             .send_buffer_size(send)?
             .max_message_size(self.max_message_size)
             .max_frame_size(self.max_frame_size)
-            .max_fragments(self.max_fragments);
+            .max_fragments(self.max_fragments)
+            .deliver_pings(self.deliver_pings);
         #[cfg(feature = "deflate")]
         let c = c.deflate(self.deflate.clone());
         Ok(c)

@@ -20,8 +20,9 @@ impl CloseFrame {
 
 /// One WebSocket message.
 ///
-/// Received: `Text`, `Binary`, `Pong` (pings are answered by the engine and not shown)
-/// and `Close` (the peer's close frame; `None` when it had no status). Sent: all five; `Ping`/`Pong` payloads are at most 125 bytes.
+/// Received: `Text`, `Binary`, `Pong`, `Close` (the peer's close frame; `None` when it had
+/// no status) and, only with [`Config::deliver_pings`](crate::Config::deliver_pings), `Ping`.
+/// Sent: all five; `Ping`/`Pong` payloads are at most 125 bytes.
 ///
 /// Payloads are [`Utf8Payload`] and [`Payload`]: they convert to and from `bytes::Bytes`,
 /// `String` and `Vec<u8>` without copying, so one `Bytes` can be sent to many connections.
@@ -31,7 +32,12 @@ pub enum Message {
     Text(Utf8Payload),
     /// A binary message.
     Binary(Payload),
-    /// A ping (send only: received pings are answered automatically).
+    /// A ping. Received pings are always answered by the engine with the matching pong
+    /// (as RFC 6455 requires; when pings come faster than the pong can be written, the
+    /// newest one's). By default they are not shown; with
+    /// [`Config::deliver_pings`](crate::Config::deliver_pings) each one is also returned by
+    /// `recv` after its pong was queued, for the application to observe, not to answer:
+    /// sending a pong for it would send a second one.
     Ping(Payload),
     /// A pong: received (solicited or not) or sent unsolicited.
     Pong(Payload),
@@ -134,6 +140,9 @@ pub enum PieceKind {
     Binary,
     /// A pong (whole).
     Pong,
+    /// A received ping (whole; only with
+    /// [`Config::deliver_pings`](crate::Config::deliver_pings)), already answered.
+    Ping,
     /// The peer's close frame.
     Close(Option<CloseFrame>),
 }
@@ -143,6 +152,6 @@ pub enum PieceKind {
 pub struct Piece {
     /// The kind.
     pub kind: PieceKind,
-    /// True on the last piece of a message (always true for pongs and closes).
+    /// True on the last piece of a message (always true for pings, pongs and closes).
     pub last: bool,
 }

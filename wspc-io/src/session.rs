@@ -834,7 +834,7 @@ impl Session {
                 }
                 Action::NoAction => return Ok(RecvStep::Flush),
                 Action::IndicateSendComplete { .. } => unreachable!("the receive queue hands out no send completions"),
-                Action::IndicateReceiveComplete { token, buffer_type, data, close_status, .. } => {
+                Action::IndicateReceiveComplete { token, buffer_type, data, close_status, ping, .. } => {
                     if self.cancelling {
                         self.cancelling = false;
                         self.handle.complete_action(token, 0);
@@ -870,13 +870,24 @@ impl Session {
                             });
                         }
                         BufferType::PingPong => {
+                            // A pong, or (with `Config::deliver_pings`) a ping the engine
+                            // already answered. The payload goes in a pooled vector.
                             let step = match piece.as_deref_mut() {
                                 Some(buf) => {
                                     buf.clear();
                                     buf.extend_from_slice(data);
-                                    RecvStep::Piece(Piece { kind: PieceKind::Pong, last: true })
+                                    let kind = if ping { PieceKind::Ping } else { PieceKind::Pong };
+                                    RecvStep::Piece(Piece { kind, last: true })
                                 }
-                                None => RecvStep::Message(Message::Pong(data.to_vec().into())),
+                                None => {
+                                    let mut v = pool_take();
+                                    v.extend_from_slice(data);
+                                    RecvStep::Message(if ping {
+                                        Message::Ping(v.into())
+                                    } else {
+                                        Message::Pong(v.into())
+                                    })
+                                }
                             };
                             self.handle.complete_action(token, 0);
                             self.recv_posted = false;

@@ -195,3 +195,54 @@ async fn shared_bytes_fan_out_allocates_nothing_per_peer() {
         assert_eq!(during, 0, "{size}-byte shared messages: {during} allocations in 240 sends");
     }
 }
+
+/// A masked client ping carrying `payload` (at most 125 bytes).
+fn client_ping(payload: &[u8]) -> Vec<u8> {
+    let mut f = client_frame(payload);
+    f[0] = 0x89;
+    f
+}
+
+/// Pings between the messages: answered without allocating, whether or not they are
+/// handed to the application. With `deliver_pings`, the ping's payload arrives in a pooled
+/// vector; an application that sends it on (here: echoes it as a binary message) gives it
+/// back, so steady traffic still allocates nothing. (One that drops it frees it, and the
+/// pool replaces it with one allocation.)
+#[tokio::test]
+async fn pings_between_messages_allocate_nothing() {
+    use wspc_io::Message;
+    for deliver in [false, true] {
+        let (a, mut peer) = duplex(1 << 20);
+        let config = Config::default().deliver_pings(deliver);
+        let mut ws = WebSocket::from_upgraded(a, wspc::Role::Server, &config, Vec::new()).unwrap();
+        let payload: Vec<u8> = (0..100).map(|i| (i * 11) as u8).collect();
+        let input = [client_ping(b"are you there"), client_frame(&payload)].concat();
+        // The pong (2 + 13 bytes), the echoed ping payload when delivered, the echo.
+        let reply = 15 + if deliver { 2 + 13 } else { 0 } + 2 + payload.len();
+        let mut got = vec![0u8; reply];
+        let mut during = 0;
+        for round in 0..300 {
+            peer.write_all(&input).await.unwrap();
+            let before = allocations();
+            counting(round >= 100);
+            loop {
+                let msg = ws.recv().await.unwrap().unwrap();
+                let data = msg.is_data();
+                match msg {
+                    Message::Ping(p) => ws.feed(Message::Binary(p)).await.unwrap(),
+                    m => ws.feed(m).await.unwrap(),
+                }
+                if data {
+                    break;
+                }
+            }
+            ws.flush().await.unwrap();
+            counting(false);
+            during += allocations() - before;
+            peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got[..15], b"\x8a\x0dare you there", "deliver {deliver} round {round}");
+            assert_eq!(&got[reply - payload.len()..], &payload[..], "deliver {deliver} round {round}");
+        }
+        assert_eq!(during, 0, "deliver {deliver}: {during} allocations in 200 rounds of a ping and a message");
+    }
+}

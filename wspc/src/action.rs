@@ -116,14 +116,18 @@ pub enum Action<'a> {
     IndicateReceiveComplete {
         /// For `complete_action`.
         token: ActionToken,
-        /// Data chunk type, `Close`, or `PingPong` (a pong arrived).
+        /// Data chunk type, `Close`, or `PingPong` (a pong arrived, or a ping when `ping`).
         buffer_type: BufferType,
         /// The receive's context.
         context: usize,
-        /// The chunk (the close reason for `Close`; the payload for a pong).
+        /// The chunk (the close reason for `Close`; the payload for a pong or a ping).
         data: &'a [u8],
         /// For `Close`: the status (1005 when the frame had none).
         close_status: Option<u16>,
+        /// Rust-only: the `PingPong` chunk is a received ping, already answered by the
+        /// automatic pong (only with [`Config::deliver_pings`](crate::Config::deliver_pings);
+        /// always false otherwise).
+        ping: bool,
     },
 }
 

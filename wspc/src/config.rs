@@ -80,6 +80,7 @@ pub struct Config {
     pub(crate) max_message_size: Option<u64>,
     pub(crate) max_frame_size: Option<u64>,
     pub(crate) max_fragments: Option<u64>,
+    pub(crate) deliver_pings: bool,
     #[cfg(feature = "deflate")]
     pub(crate) deflate: Option<crate::deflate::DeflateConfig>,
 }
@@ -118,6 +119,7 @@ impl Config {
             max_message_size: None,
             max_frame_size: None,
             max_fragments: None,
+            deliver_pings: false,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -202,6 +204,18 @@ impl Config {
     /// Most frames one message may have (1009 beyond it).
     pub fn max_fragments(mut self, limit: Option<u64>) -> Self {
         self.max_fragments = limit;
+        self
+    }
+
+    /// Rust-only, off by default (and never on through the C API, which has no such
+    /// property: Windows reports nothing about received pings). When on, each received
+    /// ping is also handed to the application: after its automatic pong was queued exactly
+    /// as without this option (the same pong slot, newest ping wins), the receive
+    /// completes with `IndicateReceiveComplete { buffer_type: PingPong, ping: true, .. }`
+    /// whose data is the ping's payload. The application must not answer it itself: the
+    /// engine already did.
+    pub fn deliver_pings(mut self, on: bool) -> Self {
+        self.deliver_pings = on;
         self
     }
 

@@ -98,6 +98,7 @@ impl Handle {
             max_message: config.max_message_size,
             max_frame: config.max_frame_size,
             max_fragments: config.max_fragments,
+            deliver_pings: config.deliver_pings,
         };
         let recv = ReceiveHalf::new(shared, config.role, limits, rbuf, recv_cap);
         Self {

@@ -142,6 +142,14 @@
 //!   bytes (.NET after its own close) is dropped without cutting the stream; abort drops
 //!   a waiting pong. Cost: none per data message; a one-action frame takes one atomic load
 //!   instead of two compare-and-swaps on the wire flag.
+//! - Rust-only, off by default: [`Config::deliver_pings`] also hands each received ping out,
+//!   as an `IndicateReceiveComplete` typed `PingPong` with `ping: true` and the ping's
+//!   payload (decoded once, by the same parse that stores it for the pong). The ping is
+//!   taken for its pong first, exactly as without the option (pong slot, newest ping
+//!   wins, the same turns); the completion follows the pong's `SendToNetwork` when the
+//!   pong could go at once, or comes while it waits. Nothing else moves: a ping between
+//!   the frames of a message completes its own receive between the message's chunks. The
+//!   C API never sets it (Windows reports no received ping), so its actions are unchanged.
 //! - Received text is validated as it arrives; a chunk never ends inside a code point,
 //!   except where the peer's own frames split one.
 //! - Data chunks: whatever payload has arrived is handed out at once (no waiting to fill the

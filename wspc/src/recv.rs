@@ -109,6 +109,8 @@ struct Delivery {
     len: usize,
     ty: BufferType,
     close_status: Option<u16>,
+    /// A received ping handed out (`Config::deliver_pings`).
+    ping: bool,
     /// Receive-buffer bytes consumed when the chunk is completed.
     consume: usize,
     ends_frame: bool,
@@ -155,6 +157,11 @@ pub struct ReceiveHalf {
     utf8: Utf8Validator,
     failed: Option<ProtocolError>,
     close_received: bool,
+    /// `Config::deliver_pings`.
+    deliver_pings: bool,
+    /// A received ping whose pong was queued and which is handed out next: its header and
+    /// payload lengths, the frame (already unmasked) still at `start`.
+    ping_due: Option<(u8, u8)>,
     #[cfg(feature = "deflate")]
     /// Boxed: most connections do not compress, and an idle one should stay small.
     pub(crate) inflate: Option<Box<crate::deflate::Decompressor>>,
@@ -170,6 +177,7 @@ pub(crate) struct RecvLimits {
     pub(crate) max_message: Option<u64>,
     pub(crate) max_frame: Option<u64>,
     pub(crate) max_fragments: Option<u64>,
+    pub(crate) deliver_pings: bool,
 }
 
 impl ReceiveHalf {
@@ -197,6 +205,8 @@ impl ReceiveHalf {
             utf8: Utf8Validator::new(),
             failed: None,
             close_received: false,
+            deliver_pings: limits.deliver_pings,
+            ping_due: None,
             #[cfg(feature = "deflate")]
             inflate: None,
         }
@@ -486,6 +496,7 @@ impl ReceiveHalf {
             len: 0,
             ty,
             close_status: None,
+            ping: false,
             consume: 0,
             ends_frame: false,
         }
@@ -523,7 +534,14 @@ impl ReceiveHalf {
             #[cfg(feature = "deflate")]
             Source::Inflate => self.inflate.as_ref().expect("inflate source").chunk(d.start, d.len),
         };
-        Action::IndicateReceiveComplete { token, buffer_type: d.ty, context, data, close_status: d.close_status }
+        Action::IndicateReceiveComplete {
+            token,
+            buffer_type: d.ty,
+            context,
+            data,
+            close_status: d.close_status,
+            ping: d.ping,
+        }
     }
 
     /// Completes a receive-queue action.
@@ -608,6 +626,20 @@ impl ReceiveHalf {
 
     /// Makes progress on the buffered bytes.
     fn step(&mut self) -> Result<Step, ProtocolError> {
+        if let Some((header, len)) = self.ping_due.take() {
+            // The ping parsed (and its pong queued) on the previous step, handed out now.
+            let (header, len) = (header as usize, len as usize);
+            return Ok(Step::Deliver(Delivery {
+                source: Source::Buffer,
+                start: self.start + header,
+                len,
+                ty: BufferType::PingPong,
+                close_status: None,
+                ping: true,
+                consume: header + len,
+                ends_frame: false,
+            }));
+        }
         if self.frame.is_none() {
             let avail = self.buf.slice(self.start, self.end - self.start);
             let Some(h) = parse_header(avail, self.allow_rsv1())? else { return Ok(Step::NeedData) };
@@ -632,7 +664,12 @@ impl ReceiveHalf {
                 return match h.opcode {
                     OpCode::Ping => {
                         self.shared.store_ping(self.buf.slice(p, len));
-                        self.start += total;
+                        if self.deliver_pings {
+                            // Kept in the buffer: handed out once the pong had its turn.
+                            self.ping_due = Some((h.header_len as u8, len as u8));
+                        } else {
+                            self.start += total;
+                        }
                         Ok(Step::Pong)
                     }
                     OpCode::Pong => Ok(Step::Deliver(Delivery {
@@ -641,6 +678,7 @@ impl ReceiveHalf {
                         len,
                         ty: BufferType::PingPong,
                         close_status: None,
+                        ping: false,
                         consume: total,
                         ends_frame: false,
                     })),
@@ -668,6 +706,7 @@ impl ReceiveHalf {
                             len: reason_len,
                             ty: BufferType::Close,
                             close_status: Some(status),
+                            ping: false,
                             consume: total,
                             ends_frame: false,
                         }))
@@ -771,6 +810,7 @@ impl ReceiveHalf {
             len,
             ty: BufferType::data(text, ends && f.fin),
             close_status: None,
+            ping: false,
             consume: len,
             ends_frame: ends,
         }))
@@ -805,6 +845,7 @@ impl ReceiveHalf {
                 len: produced,
                 ty: BufferType::data(text, done),
                 close_status: None,
+                ping: false,
                 consume: 0,
                 ends_frame,
             }));
@@ -830,6 +871,7 @@ impl ReceiveHalf {
     fn shortcut_ready(&self) -> bool {
         self.op.is_none()
             && self.in_flight.is_none()
+            && self.ping_due.is_none()
             && !self.shared.pong_waiting()
             && self.failed.is_none()
             && !self.close_received
