@@ -1,7 +1,7 @@
 //! TLS with rustls: client configurations (web PKI roots, the system's trust store with
 //! feature `native-roots`, or a given CA), server configurations from PEM (parsed by
 //! `rustls-pki-types`), and the blocking [`TlsStream`]. Errors are typed
-//! ([`TlsError`](crate::TlsError), with rustls' own error inside).
+//! ([`TlsError`], with rustls' own error inside).
 
 use crate::{Error, Result, TlsError};
 use rustls::pki_types::pem::PemObject;
