@@ -9,14 +9,19 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wspc tokio", "wspc blocking", "tokio-tungstenite", "fastwebsockets", "tokio-websockets", "raw TCP reflector"]
-WS_OTHERS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+SERVERS = ["wspc tokio", "wspc blocking", "wspc serve", "tokio-tungstenite", "fastwebsockets", "tokio-websockets", "uWebSockets",
+           "sockudo-ws", "sockudo-ws io_uring", "raw TCP reflector"]
+WS_OTHERS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets", "uWebSockets", "sockudo-ws", "sockudo-ws io_uring"]
 DESCRIPTIONS = {
     "wspc tokio": "`wspc-io` example `echo_server` (tokio), as built by `cargo build --release -p wspc-io --examples`",
     "wspc blocking": "`wspc-io` example `echo_server_blocking` (std threads)",
+    "wspc serve": "the command-line tool, `wspc serve ADDR` (echo mode, defaults), through `benches/wspc-serve.sh`",
     "tokio-tungstenite": "`benches/src/bin/echo_tungstenite.rs`: `accept_async_with_config`, read half forwarded to the write half (the crate's echo example)",
     "fastwebsockets": "`benches/src/bin/echo_fastwebsockets.rs`: `WebSocket::after_handshake` + `FragmentCollector`, `read_frame`/`write_frame` (the crate's example settings)",
     "tokio-websockets": "`benches/src/bin/echo_tokio_websockets.rs`: `ServerBuilder::accept`, `next`/`send` loop (the crate's README)",
+    "uWebSockets": "`benches/uws/echo_uws.cpp` (C++, built by `benches/uws/build.sh` from the sources in the crates.io crate `libuwebsockets-sys`, g++ -O2, no SSL, compression off, `maxPayloadLength` 64 MiB): `ws->send` back in the message handler",
+    "sockudo-ws": "`benches/src/bin/echo_sockudo.rs`: `WebSocketStream::server` with the default `Config`, `next`/`send` loop (the crate's `simple_echo` example), single-threaded tokio",
+    "sockudo-ws io_uring": "`benches/src/bin/echo_sockudo_uring.rs`: the same loop over sockudo-ws's io_uring transport (`UringStream` on tokio-uring), as its `io_uring` module documents",
     "raw TCP reflector": "`benches/src/bin/tcp_reflector.rs`: 64 KiB read, `write_all` back; the ceiling (`wspc bench --raw` checks the masked frames come back unchanged)",
 }
 
@@ -367,8 +372,8 @@ def main():
                  "servers (target ≤ 1.0× in the cells where the load generator's busiest thread is "
                  "saturated, ≥ 90%, for every server; elsewhere shown for information).")
         L.append("")
-        L.append("| cell | vs best other | vs fastwebsockets | vs tokio-websockets | vs raw reflector | CPU/msg vs lowest other |")
-        L.append("|---|---:|---:|---:|---:|---:|")
+        L.append("| cell | vs best other | vs fastwebsockets | vs tokio-websockets | vs uWebSockets | vs best sockudo-ws | vs raw reflector | CPU/msg vs lowest other |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
 
         def mark(v, target):
             if v is None:
@@ -402,6 +407,8 @@ def main():
             L.append(f"| {cell_name(c)} | {mark(ratio(bo), 1.0)} | "
                      f"{mark(ratio(rate('fastwebsockets', c)), 5.0 if small_pipe else None)} | "
                      f"{mark(ratio(rate('tokio-websockets', c)), 5.0 if small_pipe else None)} | "
+                     f"{mark(ratio(rate('uWebSockets', c)), 1.0)} | "
+                     f"{mark(ratio(max(rate('sockudo-ws', c) or 0, rate('sockudo-ws io_uring', c) or 0)), 1.0)} | "
                      f"{mark(ratio(rate('raw TCP reflector', c)), 0.9 if small_pipe else None)} | {cpu_cell} |")
         for r in idle:
             if r["server_name"] == "wspc tokio" and r["connections"]:

@@ -77,6 +77,7 @@ if [ -z "${BENCH_NO_BUILD:-}" ]; then
         log "$IO_NOTE"
     fi
     (cd benches && cargo build --release -q)
+    bash benches/uws/build.sh >/dev/null 2>&1 || IO_NOTE="${IO_NOTE:+$IO_NOTE; }uWebSockets did not build (benches/uws/build.sh)"
 fi
 
 WSPC="$ROOT/target/release/wspc"
@@ -95,11 +96,28 @@ NOTES="$RESULTS/notes.txt"
 SERVERS=(
     "wspc tokio|$ROOT/target/release/examples/echo_server|ws"
     "wspc blocking|$ROOT/target/release/examples/echo_server_blocking|ws"
+    "wspc serve|$ROOT/benches/wspc-serve.sh|ws"
     "tokio-tungstenite|$BB/echo_tungstenite|ws"
     "fastwebsockets|$BB/echo_fastwebsockets|ws"
     "tokio-websockets|$BB/echo_tokio_websockets|ws"
     "raw TCP reflector|$BB/tcp_reflector|raw"
 )
+# Other languages' and runtimes' servers, where they built: uWebSockets (C++, benches/uws)
+# and sockudo-ws (tokio, and its io_uring transport).
+OTHERS=(
+    "uWebSockets|$BB/echo_uws|ws"
+    "sockudo-ws|$BB/echo_sockudo|ws"
+    "sockudo-ws io_uring|$BB/echo_sockudo_uring|ws"
+)
+for entry in "${OTHERS[@]}"; do
+    bin=${entry#*|}; bin=${bin%%|*}
+    if [ -x "$bin" ]; then
+        # before the raw reflector, which stays last
+        SERVERS=("${SERVERS[@]:0:${#SERVERS[@]}-1}" "$entry" "${SERVERS[@]: -1}")
+    else
+        echo "${entry%%|*}: $bin not built, left out" >>"$NOTES"
+    fi
+done
 CELLS=("20 1" "20 16" "1024 1" "1024 16" "65536 1" "65536 16" "1048576 1" "1048576 4")
 
 PORT=${BENCH_PORT:-19000}

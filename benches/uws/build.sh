@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds benches/target/release/pubsub_uws (uWebSockets + uSockets, no SSL, no zlib) from
+# Builds benches/target/release/echo_uws and pubsub_uws (uWebSockets + uSockets, no SSL, no zlib) from
 # the sources shipped in the crates.io crate libuwebsockets-sys: fetched into a scratch cargo
 # project under benches/target (never committed), compiled with gcc/g++ -O2.
 set -euo pipefail
@@ -23,6 +23,8 @@ for c in "$SRC"/uSockets/src/*.c "$SRC"/uSockets/src/eventing/epoll_kqueue.c; do
     o="$OBJ/$(basename "$c" .c).o"
     [ -f "$o" ] || gcc -O2 -DLIBUS_NO_SSL -I"$SRC/uSockets/src" -c "$c" -o "$o"
 done
-g++ -O2 -std=c++20 -DLIBUS_NO_SSL -DUWS_NO_ZLIB -I"$SRC/src" -I"$SRC/uSockets/src" \
-    "$ROOT/benches/uws/pubsub_uws.cpp" "$OBJ"/*.o -o "$OUTDIR/pubsub_uws"
-echo "built $OUTDIR/pubsub_uws"
+for prog in echo_uws pubsub_uws; do
+    g++ -O2 -std=c++20 -DLIBUS_NO_SSL -DUWS_NO_ZLIB -I"$SRC/src" -I"$SRC/uSockets/src" \
+        "$ROOT/benches/uws/$prog.cpp" "$OBJ"/*.o -o "$OUTDIR/$prog"
+    echo "built $OUTDIR/$prog"
+done
