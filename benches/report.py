@@ -311,6 +311,33 @@ def main():
             L.append(f"| {s} | " + " | ".join(cols) + " |")
         L.append("")
 
+        if n_rounds > 1:
+            L.append("## Spread over the rounds")
+            L.append("")
+            L.append("Per server and cell: the range of messages/s over the rounds as a share of the median "
+                     "(max − min) / median, then the same for server CPU per message. A difference between "
+                     "two servers smaller than these is noise.")
+            L.append("")
+            L.append(hdr)
+            L.append(sep)
+
+            def spread(vals):
+                vals = sorted(v for v in vals if v)
+                if len(vals) < 2:
+                    return None
+                return (vals[-1] - vals[0]) / vals[(len(vals) - 1) // 2]
+
+            for s in servers:
+                cols = []
+                for c in cells:
+                    rs = [r for r in rounds.get((s, c[0], c[1]), []) if "failed" not in r and r.get("errors") == 0]
+                    m = spread([r["messages_per_s"] for r in rs])
+                    u = spread([(r.get("server") or {}).get("cpu_us_per_msg") for r in rs])
+                    cols.append("—" if m is None else f"{m * 100:.0f} % / {u * 100:.0f} %" if u is not None
+                                else f"{m * 100:.0f} %")
+                L.append(f"| {s} | " + " | ".join(cols) + " |")
+            L.append("")
+
         L.append("## Server CPU time per message (µs; lower is better)")
         L.append("")
         L.append("Still ranks servers when the load generator, not the server, is the limit.")
