@@ -232,6 +232,10 @@ def main():
             cells.append(c)
     cells.sort()
     servers = [s for s in SERVERS if any(r["server_name"] == s for r in rows)]
+    # Servers added for one run (run.sh's BENCH_EXTRA), after the known ones.
+    for r in rows:
+        if r["server_name"] not in servers:
+            servers.append(r["server_name"])
     # With several rounds, each server and cell is represented by its median round (by messages/s;
     # a failed round counts as 0).
     rounds = {}

@@ -17,7 +17,8 @@
 #        CPU, even at nice -20, and rates fell ~9x); the kernel still leaves 5% of each CPU to
 #        others. `nice`: nice -10. `none`: as is.
 #      BENCH_NO_BUILD=1 (use the binaries as they are), BENCH_CONNECTIONS (default 100),
-#      BENCH_CODEC=0 (skip the core's criterion codec benchmark, run on CPU 0 after the servers).
+#      BENCH_CODEC=0 (skip the core's criterion codec benchmark, run on CPU 0 after the servers),
+#      BENCH_EXTRA="NAME|BINARY|ws;..." (more servers for this run, e.g. an earlier build).
 #
 # benches/run.sh --deflate-policies [-n IDLE]: only the permessage-deflate policies section
 # (RSS per idle compressed connection, ratio and CPU per message of each policy), rewritten in
@@ -109,6 +110,9 @@ OTHERS=(
     "sockudo-ws|$BB/echo_sockudo|ws"
     "sockudo-ws io_uring|$BB/echo_sockudo_uring|ws"
 )
+# BENCH_EXTRA="NAME|BINARY|ws;...": more servers for one run (a build to compare with, say).
+IFS=';' read -r -a EXTRA <<<"${BENCH_EXTRA:-}"
+OTHERS+=("${EXTRA[@]}")
 for entry in "${OTHERS[@]}"; do
     bin=${entry#*|}; bin=${bin%%|*}
     if [ -x "$bin" ]; then
