@@ -89,6 +89,16 @@ enum HandoffStage {
     Shutdown,
 }
 
+/// What a connection keeps for later, rarely (one box, so that an idle connection carries a
+/// pointer for it).
+enum Kept {
+    /// A receive outcome waiting for its close reply to be written (and, on a server, for
+    /// the write direction to end).
+    Handoff(HandoffStage, Result<RecvStep>),
+    /// The error met while closing: the close's outcome.
+    CloseError(Error),
+}
+
 /// One connection: the engine's session and the transport's life cycle around it.
 pub(crate) struct Conn {
     pub(crate) s: Session,
@@ -98,11 +108,12 @@ pub(crate) struct Conn {
     phase: Phase,
     /// The write direction was ended.
     shut: bool,
-    /// A receive outcome waiting for its close reply to be written (and, on a server, for
-    /// the write direction to end), or the error met while closing. Boxed: rare, and an
-    /// idle connection should stay small.
-    held: Option<Box<(HandoffStage, Result<RecvStep>)>>,
-    close_error: Option<Box<Error>>,
+    /// The application was told the receive side ended (tokio's `Stream`: an error, or
+    /// `None` next).
+    pub(crate) end_reported: bool,
+    /// Boxed: rare, and an idle connection should stay small. A hand-off replaces a close
+    /// error not yet taken (the close was abandoned).
+    kept: Option<Box<Kept>>,
 }
 
 impl Conn {
@@ -116,8 +127,8 @@ impl Conn {
             close_deadline: None,
             phase: Phase::Open,
             shut: false,
-            held: None,
-            close_error: None,
+            end_reported: false,
+            kept: None,
         }
     }
 
@@ -217,36 +228,38 @@ impl Conn {
         if !close_out {
             return Handoff::Ready(r);
         }
-        self.held = Some(Box::new((HandoffStage::Flush, r)));
+        self.kept = Some(Box::new(Kept::Handoff(HandoffStage::Flush, r)));
         self.poll_handoff()
     }
 
     /// True while an outcome waits in [`handoff`](Self::handoff)'s steps.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn is_handing_off(&self) -> bool {
-        self.held.is_some()
+        matches!(self.kept.as_deref(), Some(Kept::Handoff(..)))
     }
 
     /// The next step for the outcome [`handoff`](Self::handoff) kept.
     pub(crate) fn poll_handoff(&mut self) -> Handoff {
-        let held = self.held.as_mut().expect("an outcome is held");
-        if held.0 == HandoffStage::Flush {
+        let Some(Kept::Handoff(stage, _)) = self.kept.as_deref_mut() else { panic!("no outcome is held") };
+        if *stage == HandoffStage::Flush {
             if self.s.wants_write() && !self.s.write_broken() {
                 return Handoff::Flush;
             }
-            held.0 = HandoffStage::Shutdown;
+            *stage = HandoffStage::Shutdown;
         }
         if self.role() == Role::Server && self.s.close_sent() && !self.shut {
             return Handoff::Shutdown;
         }
-        let (_, r) = *self.held.take().expect("checked");
-        Handoff::Ready(r)
+        match self.kept.take().map(|k| *k) {
+            Some(Kept::Handoff(_, r)) => Handoff::Ready(r),
+            _ => unreachable!("checked above"),
+        }
     }
 
     /// The flush [`Handoff::Flush`] asked for is over.
     pub(crate) fn handoff_flushed(&mut self) {
-        if let Some(h) = self.held.as_mut() {
-            h.0 = HandoffStage::Shutdown;
+        if let Some(Kept::Handoff(stage, _)) = self.kept.as_deref_mut() {
+            *stage = HandoffStage::Shutdown;
         }
     }
 
@@ -347,8 +360,8 @@ impl Conn {
             Ok(_) => {}
             Err(Error::ConnectionClosed | Error::ConnectionReset | Error::CloseTimeout) => self.phase = Phase::Flush,
             Err(e) => {
-                if self.close_error.is_none() {
-                    self.close_error = Some(Box::new(e));
+                if self.kept.is_none() {
+                    self.kept = Some(Box::new(Kept::CloseError(e)));
                 }
                 self.phase = Phase::Flush;
             }
@@ -372,9 +385,12 @@ impl Conn {
 
     /// The close's outcome, once [`poll_close`](Self::poll_close) said `Done`.
     pub(crate) fn take_close_result(&mut self) -> Result<()> {
-        match self.close_error.take() {
-            Some(e) => Err(*e),
-            None => Ok(()),
+        match self.kept.as_deref() {
+            Some(Kept::CloseError(_)) => match self.kept.take().map(|k| *k) {
+                Some(Kept::CloseError(e)) => Err(e),
+                _ => unreachable!("checked above"),
+            },
+            _ => Ok(()),
         }
     }
 }

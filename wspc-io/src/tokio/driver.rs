@@ -22,8 +22,6 @@ pub(super) struct Inner<S> {
     pub(super) timer: Option<Pin<Box<Sleep>>>,
     /// Boxed `str`: a word less than a `String` in every connection.
     pub(super) subprotocol: Option<Box<str>>,
-    /// `Stream` reported the end of the receive side (an error, or `None` next).
-    pub(super) reported_end: bool,
 }
 
 /// What the receive loop hands out.
@@ -34,7 +32,7 @@ pub(super) enum Want<'a> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(super) fn new(io: S, c: Conn, subprotocol: Option<Box<str>>) -> Self {
-        Self { io, c, timer: None, subprotocol, reported_end: false }
+        Self { io, c, timer: None, subprotocol }
     }
 
     /// Writes everything pending (the only write loop of the tokio API).
@@ -251,7 +249,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// `Stream::poll_next`: the next message; after the end of the receive side, the close
     /// sequence runs to its end before `None`.
     pub(super) fn poll_next_msg(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message>>> {
-        if self.reported_end {
+        if self.c.end_reported {
             if !self.c.is_finished() {
                 let _ = ready!(self.poll_close(cx));
             }
@@ -261,7 +259,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             Ok(RecvStep::Message(m)) => Poll::Ready(Some(Ok(m))),
             Ok(_) => unreachable!("whole messages were asked for"),
             Err(e) => {
-                self.reported_end = true;
+                self.c.end_reported = true;
                 self.c.finish(Instant::now());
                 if matches!(e, Error::ConnectionClosed) {
                     let _ = ready!(self.poll_close(cx));

@@ -84,15 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     #[cfg(feature = "http2")]
     pub(crate) fn map_io<T>(self, f: impl FnOnce(S) -> T) -> WebSocket<T> {
         let i = *self.inner;
-        WebSocket {
-            inner: Box::new(Inner {
-                io: f(i.io),
-                c: i.c,
-                timer: i.timer,
-                subprotocol: i.subprotocol,
-                reported_end: i.reported_end,
-            }),
-        }
+        WebSocket { inner: Box::new(Inner { io: f(i.io), c: i.c, timer: i.timer, subprotocol: i.subprotocol }) }
     }
 
     /// Wraps a stream whose upgrade happened elsewhere (`role` decides masking;

@@ -160,3 +160,12 @@ async fn a_large_frame_that_stalls_mid_payload_holds_no_engine_buffer() {
     assert!(poll_once(&mut ws).is_pending());
     assert!(!ws.inner.c.s.holds_recv_buffer());
 }
+
+#[test]
+fn the_state_around_the_session_stays_small() {
+    // An idle connection's heap block: the stream, the session and, around them, the
+    // keepalive, the close deadline and phase, the timer and the subprotocol (176 bytes
+    // before the life cycle moved into `Conn`; no larger since).
+    let around = size_of::<driver::Inner<::tokio::net::TcpStream>>() - size_of::<Session>();
+    assert!(around <= 176, "{around} bytes around the session");
+}
