@@ -15,7 +15,7 @@ pub trait Stream: Read + Write {
         let _ = timeout;
         Ok(false)
     }
-    /// Sets (or clears) the write timeout ([`Config::write_timeout`]); returns false when
+    /// Sets (or clears) the write timeout ([`Config::write_timeout`](crate::Config::write_timeout)); returns false when
     /// the stream cannot time out writes.
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
         let _ = timeout;
@@ -28,7 +28,7 @@ pub trait Stream: Read + Write {
 }
 
 /// A stream that can be duplicated so that one copy reads while another writes from a
-/// second thread (what [`WebSocket::split`] needs).
+/// second thread (what [`WebSocket::split`](super::WebSocket::split) needs).
 pub trait SplitStream: Stream + Sized {
     /// A second handle on the same stream.
     fn try_clone_stream(&self) -> io::Result<Self>;
