@@ -248,12 +248,15 @@ impl Session {
     }
 
     /// True once a close frame was queued: the engine sent it, or it waits in `control`
-    /// (the engine's state is the only record of the close, apart from that queue).
+    /// (the engine's state is the only record of the close, apart from that queue; nothing
+    /// is queued behind a close, so a queued one is the last entry).
+    #[inline]
     pub(crate) fn close_sent(&self) -> bool {
-        self.handle.is_close_sent() || self.control.iter().any(|c| matches!(c, Control::Close(_)))
+        self.handle.is_close_sent() || matches!(self.control.back(), Some(Control::Close(_)))
     }
 
     /// True once the peer's close frame arrived (the engine's record).
+    #[inline]
     pub(crate) fn close_received(&self) -> bool {
         self.handle.is_close_received()
     }

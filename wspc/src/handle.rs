@@ -505,12 +505,14 @@ impl Handle {
     }
 
     /// True once a close frame was sent (its send accepted; [`SendHalf::is_close_sent`]).
+    #[inline]
     pub fn is_close_sent(&self) -> bool {
         self.send.is_close_sent()
     }
 
     /// True once the peer's close frame was received and its receive completed
     /// ([`ReceiveHalf::is_close_received`]).
+    #[inline]
     pub fn is_close_received(&self) -> bool {
         self.recv.is_close_received()
     }

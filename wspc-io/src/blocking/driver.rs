@@ -86,6 +86,9 @@ enum Next {
 
 /// Runs [`Conn::handoff`]'s steps: the close reply goes out, a server ends its side.
 fn hand_off<S: Stream>(c: &mut Conn, w: &mut S, r: Result<RecvStep>) -> Result<RecvStep> {
+    if !c.must_hold(&r) {
+        return r;
+    }
     let mut h = c.handoff(r);
     loop {
         match h {

@@ -157,6 +157,7 @@ impl Conn {
 
     /// The next deadline: the keepalive's (while the connection is open or waits for the
     /// peer's close) or the close timeout's.
+    #[inline]
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let ka = match self.phase {
             Phase::Open | Phase::AwaitClose => self.ka.as_ref().map(KeepaliveState::deadline),
@@ -192,6 +193,7 @@ impl Conn {
     }
 
     /// `n` bytes were read into [`Session::read_buf`] (0: the end of the stream).
+    #[inline]
     pub(crate) fn on_read(&mut self, n: usize, now: Instant) {
         self.s.read_done(n);
         if n > 0 {
@@ -219,23 +221,31 @@ impl Conn {
     /// `Flush`) and says what happens before it is handed out: after the peer's close (or
     /// a failure that queued a close) the close frame is written first, and then a server
     /// ends its write direction (RFC 6455 §7.1.1). Nothing is kept when nothing is needed.
+    /// (Adapters may ask [`must_hold`](Self::must_hold) first and hand `r` out at once when
+    /// it says no, which saves moving it on the hot path.)
     pub(crate) fn handoff(&mut self, r: Result<RecvStep>) -> Handoff {
-        let close_out = match &r {
-            Ok(_) => self.s.close_received(),
-            Err(Error::ConnectionClosed) => false,
-            Err(_) => self.s.close_sent(),
-        };
-        if !close_out {
+        if !self.must_hold(&r) {
             return Handoff::Ready(r);
         }
         self.kept = Some(Box::new(Kept::Handoff(HandoffStage::Flush, r)));
         self.poll_handoff()
     }
 
+    /// True when `r` needs [`handoff`](Self::handoff)'s steps before it is handed out.
+    #[inline]
+    pub(crate) fn must_hold(&self, r: &Result<RecvStep>) -> bool {
+        match r {
+            Ok(_) => self.s.close_received(),
+            Err(Error::ConnectionClosed) => false,
+            Err(_) => self.s.close_sent(),
+        }
+    }
+
     /// True while an outcome waits in [`handoff`](Self::handoff)'s steps.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    #[inline]
     pub(crate) fn is_handing_off(&self) -> bool {
-        matches!(self.kept.as_deref(), Some(Kept::Handoff(..)))
+        self.kept.is_some() && matches!(self.kept.as_deref(), Some(Kept::Handoff(..)))
     }
 
     /// The next step for the outcome [`handoff`](Self::handoff) kept.

@@ -163,14 +163,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// The receive loop.
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>, mut want: Want<'_>) -> Poll<Result<RecvStep>> {
+        if self.c.is_handing_off() {
+            return self.poll_held(cx);
+        }
         loop {
-            if self.c.is_handing_off() {
-                let h = self.c.poll_handoff();
-                match ready!(self.poll_handoff(cx, h)) {
-                    Some(r) => return Poll::Ready(r),
-                    None => continue,
-                }
-            }
             let piece = match &mut want {
                 Want::Message => None,
                 Want::Piece(b) => Some(&mut **b),
@@ -206,11 +202,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 Ok(RecvStep::Flush) => ready!(self.poll_write_out_timed(cx))?,
                 r => {
+                    if !self.c.must_hold(&r) {
+                        return Poll::Ready(r);
+                    }
                     let h = self.c.handoff(r);
                     if let Some(r) = ready!(self.poll_handoff(cx, h)) {
                         return Poll::Ready(r);
                     }
+                    return self.poll_held(cx);
                 }
+            }
+        }
+    }
+
+    /// Runs the rest of the steps of the outcome [`Conn::handoff`] kept.
+    fn poll_held(&mut self, cx: &mut Context<'_>) -> Poll<Result<RecvStep>> {
+        loop {
+            let h = self.c.poll_handoff();
+            if let Some(r) = ready!(self.poll_handoff(cx, h)) {
+                return Poll::Ready(r);
             }
         }
     }
