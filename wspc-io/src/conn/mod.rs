@@ -108,8 +108,13 @@ pub(crate) struct Conn {
     phase: Phase,
     /// The write direction was ended.
     shut: bool,
+    /// The transport's clean end needs the peer's end too (an HTTP/2 stream: dropped
+    /// before the peer's END_STREAM, it is reset), so a server drains after the close
+    /// handshake as well.
+    await_peer_end: bool,
     /// The application was told the receive side ended (tokio's `Stream`: an error, or
     /// `None` next).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) end_reported: bool,
     /// Boxed: rare, and an idle connection should stay small. A hand-off replaces a close
     /// error not yet taken (the close was abandoned).
@@ -127,9 +132,18 @@ impl Conn {
             close_deadline: None,
             phase: Phase::Open,
             shut: false,
+            await_peer_end: false,
             end_reported: false,
             kept: None,
         }
+    }
+
+    /// The transport ends cleanly only once the peer ended it too (an HTTP/2 stream): a
+    /// server then waits for the peer's end after the close handshake (up to the close
+    /// timeout) instead of finishing at once.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) fn await_peer_end(&mut self) {
+        self.await_peer_end = true;
     }
 
     pub(crate) fn role(&self) -> Role {
@@ -323,9 +337,10 @@ impl Conn {
                         return CloseStep::Shutdown;
                     }
                     // A server whose close handshake is complete is done: the client reads
-                    // nothing more from it and closes when it sees the end of the stream.
-                    self.phase =
-                        if self.role() == Role::Server && self.s.close_received() { Phase::Done } else { Phase::Drain };
+                    // nothing more from it and closes when it sees the end of the stream
+                    // (unless the transport needs the client's end to end cleanly).
+                    let complete = self.role() == Role::Server && self.s.close_received();
+                    self.phase = if complete && !self.await_peer_end { Phase::Done } else { Phase::Drain };
                 }
                 Phase::Drain => {
                     if !late {

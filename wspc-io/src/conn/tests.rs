@@ -109,6 +109,25 @@ fn a_server_ends_its_side_right_after_the_peers_close_and_does_not_drain() {
 }
 
 #[test]
+fn a_server_over_a_transport_that_needs_the_peers_end_drains_after_the_handshake() {
+    let t0 = Instant::now();
+    let mut c = conn(Role::Server, &Config::default(), t0);
+    c.await_peer_end();
+    c.start_close(None, t0);
+    written(&mut c);
+    let r = feed(&mut c, &close_frame(Role::Server, 1000), t0);
+    let Handoff::Shutdown = c.handoff(r) else { panic!("the server ends its side") };
+    c.shut_down();
+    let Handoff::Ready(r) = c.poll_handoff() else { panic!("handed out") };
+    c.close_recv(r);
+    assert_eq!(c.poll_close(t0), CloseStep::Flush);
+    c.flushed();
+    assert_eq!(c.poll_close(t0), CloseStep::Drain, "waits for the peer's end");
+    c.drained(0);
+    assert_eq!(c.poll_close(t0), CloseStep::Done);
+}
+
+#[test]
 fn a_server_close_waits_for_the_peers_close_then_ends_without_draining() {
     let t0 = Instant::now();
     let mut c = conn(Role::Server, &Config::default(), t0);

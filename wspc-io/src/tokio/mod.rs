@@ -69,7 +69,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     #[cfg(feature = "http2")]
     pub(crate) fn from_handle(io: S, handle: wspc::Handle, subprotocol: Option<&str>, config: &Config) -> Self {
         let s = Session::new(handle, Vec::new(), config.write_buffer_size);
-        Self::from_session(io, s, config, subprotocol.map(str::to_owned))
+        let mut ws = Self::from_session(io, s, config, subprotocol.map(str::to_owned));
+        // A stream dropped before the peer's END_STREAM is reset (RST_STREAM, like a TCP
+        // reset): wait for the peer's end after the close handshake.
+        ws.inner.c.await_peer_end();
+        ws
     }
 
     /// A connection on an engine handle whose handshake is done.
