@@ -54,8 +54,9 @@
 //! | [`blocking::Reader`], [`tokio::ReadHalf`] | open | recv (answers pings, runs the keepalive, writes the close reply); blocking: `wait_close` after the writer's `close` | the peer's close, then as for the whole type |
 //! | [`tokio::ReadHalf`] + [`tokio::WriteHalf`] | both halves held | `reunite` (same split only) | a whole [`tokio::WebSocket`] |
 //!
-//! One send and one receive may be in progress at a time: a tokio future that is dropped
-//! before it finished leaves its message queued or its bytes buffered, never half written.
+//! One send and one receive may be in progress at a time. A tokio future dropped before
+//! it finished has queued its message whole or not at all, and leaves the bytes it read
+//! buffered for the next receive.
 //! `close` does, in this order: queue the close frame (nothing if one was sent already),
 //! receive and drop data until the peer's close or the close timeout
 //! (`Config::close_timeout`), write what is queued, then end the transport: a server ends
