@@ -36,6 +36,33 @@
 //! size), so steady traffic allocates nothing per message while an idle connection keeps
 //! only its state (about 2.3 KiB of resident memory per idle server connection, tokio's
 //! task and registration included). A blocking connection keeps its buffers while it waits.
+//!
+//! # Call order
+//!
+//! The legal call sequences of the connection types, once for all of them. A call not
+//! listed for a state fails with a typed error (it never panics or hangs); "recv" stands
+//! for `recv`, `recv_piece` and (tokio) `Stream::poll_next`, "send" for `send`, `feed`,
+//! `send_fragment`, `flush` and (tokio) `feed_prepared` and the `Sink` methods.
+//!
+//! | Type | State | Legal calls | Then |
+//! |---|---|---|---|
+//! | [`blocking::WebSocket`], [`tokio::WebSocket`] | open | send, recv, `close`, `split`, `is_closed`, `subprotocol`, `get_ref` | open; `close` ⇒ closed |
+//! | | recv yielded `Message::Close` (its echo already written; a server has ended its write direction) | `close` (finishes the close sequence), recv | blocking: `Err(ConnectionClosed)`; tokio: the close sequence runs, then `None` |
+//! | | recv yielded an error | `close` or drop; tokio: one more recv runs the close sequence and yields `None` | closed |
+//! | | closed (`close` returned, or recv ended) | `is_closed`, drop; send fails with `InvalidState` or the write error | — |
+//! | [`blocking::Writer`], [`tokio::WriteHalf`] | open | send, `close` (sends the close frame and flushes only) | after `close`: data sends fail with `InvalidState` |
+//! | [`blocking::Reader`], [`tokio::ReadHalf`] | open | recv (answers pings, runs the keepalive, writes the close reply); blocking: `wait_close` after the writer's `close` | the peer's close, then as for the whole type |
+//! | [`tokio::ReadHalf`] + [`tokio::WriteHalf`] | both halves held | `reunite` (same split only) | a whole [`tokio::WebSocket`] |
+//!
+//! One send and one receive may be in progress at a time. A tokio future dropped before
+//! it finished has queued its message whole or not at all, and leaves the bytes it read
+//! buffered for the next receive.
+//! `close` does, in this order: queue the close frame (nothing if one was sent already),
+//! receive and drop data until the peer's close or the close timeout
+//! (`Config::close_timeout`), write what is queued, then end the transport: a server ends
+//! its write direction at once (RFC 6455 §7.1.1) and waits for the client's end only when
+//! the client's close did not come; a client waits (up to the same deadline) for the
+//! server to end the stream, then ends its side. A close timeout is not an error.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 
@@ -43,6 +70,7 @@
 pub mod axum;
 pub mod blocking;
 mod config;
+mod conn;
 mod error;
 #[cfg(feature = "http2")]
 pub mod h2;

@@ -167,8 +167,6 @@ pub(crate) struct Session {
     /// `read_buf` zeroes each byte of spare capacity at most once: (its address, its
     /// capacity, the count); stale once the vector moved or grew.
     direct_init: (usize, usize, usize),
-    close_sent: bool,
-    close_received: bool,
     /// Boxed, like `write_error`: set at most once, at the end of a connection, and an
     /// idle connection should stay small.
     recv_error: Option<Box<Error>>,
@@ -206,8 +204,6 @@ impl Session {
             deferred: None,
             carry: Carry::default(),
             direct_init: (0, 0, 0),
-            close_sent: false,
-            close_received: false,
             recv_error: None,
             write_error: None,
             activity: false,
@@ -251,19 +247,28 @@ impl Session {
         !self.wants_write() && !self.send_busy && self.control.is_empty()
     }
 
-    /// True once a close frame was queued.
+    /// True once a close frame was queued: the engine sent it, or it waits in `control`
+    /// (the engine's state is the only record of the close, apart from that queue; nothing
+    /// is queued behind a close, so a queued one is the last entry).
+    #[inline]
     pub(crate) fn close_sent(&self) -> bool {
-        self.close_sent
+        self.handle.is_close_sent() || matches!(self.control.back(), Some(Control::Close(_)))
     }
 
-    /// True once the peer's close frame arrived.
+    /// True once the peer's close frame arrived (the engine's record).
+    #[inline]
     pub(crate) fn close_received(&self) -> bool {
-        self.close_received
+        self.handle.is_close_received()
+    }
+
+    /// True once a write failed: nothing more can be written.
+    pub(crate) fn write_broken(&self) -> bool {
+        self.write_error.is_some()
     }
 
     /// True when the receive side is finished (close received, error or end of stream).
     pub(crate) fn recv_done(&self) -> bool {
-        self.close_received || self.recv_error.is_some()
+        self.close_received() || self.recv_error.is_some()
     }
 
     /// Bytes were read since the last call.
@@ -344,16 +349,15 @@ impl Session {
             Message::Ping(b) => (BufferType::PingPong, b),
             Message::Pong(b) => (BufferType::UnsolicitedPong, b),
             Message::Close(c) => {
-                if self.close_sent {
+                if self.close_sent() {
                     return Ok(());
                 }
-                self.close_sent = true;
                 self.control.push_back(Control::Close(c.map(|c| (c.code, c.reason))));
                 self.pump();
                 return Ok(());
             }
         };
-        if self.close_sent && ty.is_data() {
+        if self.close_sent() && ty.is_data() {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
         match data.vec_or_bytes() {
@@ -417,7 +421,7 @@ impl Session {
         if let Some(e) = &self.write_error {
             return Err(e.duplicate());
         }
-        if self.close_sent {
+        if self.close_sent() {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
         let idle = !self.send_busy && self.control.is_empty() && self.direct.is_none();
@@ -437,7 +441,7 @@ impl Session {
 
     /// Queues one frame of a fragmented message.
     pub(crate) fn send_fragment(&mut self, text: bool, data: Vec<u8>, last: bool) -> Result<()> {
-        if self.close_sent {
+        if self.close_sent() {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
         self.send_data(BufferType::data(text, last), data)
@@ -458,7 +462,7 @@ impl Session {
 
     /// Queues a ping (keepalive) behind the message in progress.
     pub(crate) fn queue_ping(&mut self, payload: Vec<u8>) {
-        if !self.close_sent {
+        if !self.close_sent() {
             self.control.push_back(Control::Ping(payload));
             self.pump();
         }
@@ -466,8 +470,7 @@ impl Session {
 
     /// Queues a close frame behind the message in progress (no-op after one was sent).
     pub(crate) fn queue_close(&mut self, c: Option<(u16, String)>) {
-        if !self.close_sent {
-            self.close_sent = true;
+        if !self.close_sent() {
             self.control.push_back(Control::Close(c));
             self.pump();
         }
@@ -717,8 +720,7 @@ impl Session {
         // Protocol violations and limits hit (1009: message, frame or fragment count).
         tracing::debug!(role = ?self.role, close_code = e.close_code(), error = %e, "connection failed");
         if let Some(code) = e.close_code() {
-            if !self.close_sent {
-                self.close_sent = true;
+            if !self.close_sent() {
                 self.control.push_back(Control::Close(Some((code, String::new()))));
                 self.pump();
             }
@@ -735,7 +737,7 @@ impl Session {
             if let Some(e) = &self.recv_error {
                 return Err(e.duplicate());
             }
-            if self.close_received {
+            if self.close_received() {
                 return Err(Error::ConnectionClosed);
             }
             if self.handle.is_aborted() {
@@ -853,9 +855,7 @@ impl Session {
                             tracing::debug!(role = ?self.role, code = status, "close frame received");
                             self.handle.complete_action(token, 0);
                             self.recv_posted = false;
-                            self.close_received = true;
-                            if !self.close_sent {
-                                self.close_sent = true;
+                            if !self.close_sent() {
                                 self.control
                                     .push_back(Control::Close(frame.as_ref().map(|f| (f.code, f.reason.clone()))));
                                 self.pump();
@@ -1008,8 +1008,8 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("role", &self.role)
-            .field("close_sent", &self.close_sent)
-            .field("close_received", &self.close_received)
+            .field("close_sent", &self.close_sent())
+            .field("close_received", &self.close_received())
             .field("backlog", &self.backlog())
             .finish_non_exhaustive()
     }

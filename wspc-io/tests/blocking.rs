@@ -340,3 +340,33 @@ fn fragmented_send_arrives_whole() {
     ws.close(None).unwrap();
     h.join().unwrap();
 }
+
+/// A client that is still sending an oversized head when the server refuses it (431): the
+/// refusal lingers (reads and drops what keeps coming, until 100 ms of silence), so the
+/// client's writes do not meet a reset and it reads the 431 and a clean end of stream.
+#[test]
+fn a_refused_upgrade_lingers_so_the_client_sees_the_refusal() {
+    let (addr, h) = server(1, |s| {
+        let r = blocking::accept_with(s, &Config::default(), |_: &Request| Ok(Accept::default()));
+        assert!(matches!(r, Err(Error::BadRequest { status: 431, .. })), "{r:?}");
+    });
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let line = format!("X-Junk: {}\r\n", "j".repeat(1000));
+    for _ in 0..20 {
+        c.write_all(line.as_bytes()).unwrap();
+    }
+    // The server has refused by now; the client keeps sending for a while.
+    for i in 0..20 {
+        thread::sleep(Duration::from_millis(20));
+        let r = c.write_all(&line.as_bytes()[..500]);
+        assert!(r.is_ok(), "write {i} after the refusal: {r:?}");
+    }
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let r = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 431 "), "{text:?}");
+    assert!(r.is_ok(), "the refusal ended with {r:?} instead of a clean end of stream");
+    h.join().unwrap();
+}

@@ -395,3 +395,51 @@ async fn tracing_events_for_refusals_and_limits() {
     assert!(events.contains("connection failed") && events.contains("close_code=1009"), "{events}");
     assert!(events.contains("code=1009") && events.contains("close frame received"), "{events}");
 }
+
+/// A masked client frame (FIN) with a short payload.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [9, 8, 7, 6];
+    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// A server over a stream upgraded elsewhere ends its side right after the close handshake
+/// (RFC 6455 §7.1.1), whoever closed first: it does not wait for the client's end of the
+/// stream (a client waits for the server's), so neither `recv`'s `None` nor `close` takes
+/// the close timeout.
+#[tokio::test]
+async fn an_upgraded_server_ends_the_stream_right_after_the_close_handshake() {
+    let cfg = Config::default().close_timeout(Duration::from_secs(3));
+    // The client closes.
+    let (a, mut peer) = tokio::io::duplex(1 << 16);
+    let mut ws = WebSocket::from_upgraded(a, wspc_io::wspc::Role::Server, &cfg, Vec::new()).unwrap();
+    peer.write_all(&client_frame(0x8, &1000u16.to_be_bytes())).await.unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(ws.recv().await.unwrap().unwrap(), Message::close(1000, ""));
+    assert!(ws.recv().await.is_none());
+    assert!(t.elapsed() < Duration::from_secs(1), "the server waited {:?} for the client's end", t.elapsed());
+    // The client sees the echo, then the end of the stream (while it still holds its side).
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(1), peer.read_to_end(&mut got)).await.unwrap().unwrap();
+    assert_eq!(got, [0x88, 0x02, 0x03, 0xe8]);
+    // The server closes; the client answers and waits for the server's end.
+    let (a, mut peer) = tokio::io::duplex(1 << 16);
+    let mut ws = WebSocket::from_upgraded(a, wspc_io::wspc::Role::Server, &cfg, Vec::new()).unwrap();
+    let client = tokio::spawn(async move {
+        let mut close = [0u8; 4];
+        peer.read_exact(&mut close).await.unwrap();
+        assert_eq!(close, [0x88, 0x02, 0x03, 0xe9]);
+        peer.write_all(&client_frame(0x8, &1001u16.to_be_bytes())).await.unwrap();
+        let mut rest = Vec::new();
+        peer.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+        peer
+    });
+    let t = std::time::Instant::now();
+    ws.close(Some(CloseFrame::new(1001, ""))).await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "close took {:?}", t.elapsed());
+    assert!(ws.is_closed());
+    tokio::time::timeout(Duration::from_secs(1), client).await.unwrap().unwrap();
+}

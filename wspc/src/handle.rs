@@ -504,6 +504,19 @@ impl Handle {
         self.send.shared.is_aborted()
     }
 
+    /// True once a close frame was sent (its send accepted; [`SendHalf::is_close_sent`]).
+    #[inline]
+    pub fn is_close_sent(&self) -> bool {
+        self.send.is_close_sent()
+    }
+
+    /// True once the peer's close frame was received and its receive completed
+    /// ([`ReceiveHalf::is_close_received`]).
+    #[inline]
+    pub fn is_close_received(&self) -> bool {
+        self.recv.is_close_received()
+    }
+
     /// The send half.
     pub fn send_half(&mut self) -> &mut SendHalf {
         &mut self.send
