@@ -21,6 +21,8 @@ OUT=$(mktemp /tmp/callgrind-echo.XXXX)
 trap 'rm -f "$OUT"*' EXIT
 "${PIN[@]}" valgrind --tool=callgrind --callgrind-out-file="$OUT" "${SRVCMD[@]}" "127.0.0.1:$PORT" "$@" >/dev/null 2>&1 &
 VPID=$!
+# A failed load run must not leave the server behind.
+trap 'kill -9 "$VPID" 2>/dev/null; rm -f "$OUT"*' EXIT
 sleep 3
 # Valgrind starts slowly on a loaded machine: wait for the listening socket (up to 30 s more).
 for _ in $(seq 300); do
