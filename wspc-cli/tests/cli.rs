@@ -318,13 +318,14 @@ fn a_port_held_by_a_server_with_threads_is_busy_for_another() {
 fn threads_each_accept_and_ctrl_c_closes_every_connection() {
     let mut srv = Server::start(&["--threads", "3"]);
     assert!(srv.log().contains(", 3 threads)"), "{}", srv.log());
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid())).unwrap().count();
-    assert!(tasks >= 3, "{tasks} threads");
     // Enough connections that the kernel's spread puts some on every thread (a connection
     // lives on the thread that accepted it; shutdown has to reach all of them).
     let mut clients: Vec<cli_support::Client> =
         (0..12).map(|_| cli_support::Client::start(&srv.ws_url(), &[])).collect();
     srv.wait_count("connected peer=", 12);
+    // The threads start after the "listening on" line: count them once clients are in.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid())).unwrap().count();
+    assert!(tasks >= 3, "{tasks} threads");
     for (i, c) in clients.iter_mut().enumerate() {
         c.send_line(&format!("line {i}"));
         assert_eq!(c.next_line(), format!("line {i}"));
