@@ -15,12 +15,12 @@
 //! grace kills the group at once.
 
 use crate::relay::{self, Framing, OutEnd};
+use crate::stop::{Conns, Stop};
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
 use tracing::{info, warn};
 use wspc_io::tokio::WebSocket;
 use wspc_io::CloseFrame;
@@ -52,10 +52,11 @@ impl Exec {
     }
 
     /// Runs the process for one WebSocket until either ends.
-    pub async fn run<S>(&self, ws: WebSocket<S>, peer: SocketAddr, path: &str, mut stop: watch::Receiver<bool>)
+    pub(crate) async fn run<S>(&self, ws: WebSocket<S>, peer: SocketAddr, path: &str, conns: &Conns)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        let mut stop = Stop::new(conns);
         let mut cmd = Command::new(&self.program);
         #[cfg(unix)]
         cmd.process_group(0);
@@ -101,7 +102,7 @@ impl Exec {
             tokio::select! {
                 e = inbound => (Some(e), shutdown()),
                 f = outbound => (None, f),
-                _ = stop.changed() => (None, shutdown()),
+                _ = stop.stopped() => (None, shutdown()),
             }
         };
         // The process's stdin closed when `inbound` was dropped; now its stdout.

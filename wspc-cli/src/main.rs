@@ -18,6 +18,7 @@ mod relay;
 mod rooms;
 mod serve;
 mod serve_h2;
+mod stop;
 mod tcp_bridge;
 
 /// wspc: tools around the wspc WebSocket engine.

@@ -13,6 +13,7 @@
 //! one line of [`LINE_MAX`] bytes, plus wspc-io's bounded write buffer.
 
 use crate::exec::Exec;
+use crate::stop::Conns;
 use crate::tcp_bridge::TcpTarget;
 use clap::Args;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{info, warn};
 use wspc_io::tokio::{ReadHalf, WebSocket, WriteHalf};
 use wspc_io::{CloseFrame, Message, Piece, PieceKind, Reject};
@@ -131,13 +132,13 @@ impl Relay {
     }
 
     /// Relays an upgraded WebSocket until either side ends it (or shutdown).
-    pub async fn run<S>(&self, p: Prepared, ws: WebSocket<S>, peer: SocketAddr, path: &str, stop: watch::Receiver<bool>)
+    pub(crate) async fn run<S>(&self, p: Prepared, ws: WebSocket<S>, peer: SocketAddr, path: &str, conns: &Conns)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         match (&self.target, p.to) {
-            (Target::Exec(e), PreparedTarget::Exec) => e.run(ws, peer, path, stop).await,
-            (Target::Tcp(_), PreparedTarget::Tcp(tcp)) => crate::tcp_bridge::run(tcp, ws, peer, stop).await,
+            (Target::Exec(e), PreparedTarget::Exec) => e.run(ws, peer, path, conns).await,
+            (Target::Tcp(_), PreparedTarget::Tcp(tcp)) => crate::tcp_bridge::run(tcp, ws, peer, conns).await,
             _ => unreachable!("prepared by the same relay"),
         }
     }

@@ -1,6 +1,11 @@
 //! `wspc serve [ADDR]`: an echo (or, with `--broadcast`, chat) WebSocket server that also
 //! serves a demo page on plain `GET /`, on the same port.
 //!
+//! Threads: `--threads N` (default: the CPUs of the process's affinity mask) listening
+//! sockets share the port with `SO_REUSEPORT`, each accepted on by its own thread and its
+//! own single-threaded tokio loop; a connection lives on the loop that accepted it. The
+//! main thread runs the first loop, and the signals.
+//!
 //! Each connection's request head is read once into a buffer and parsed once with
 //! `httparse` to route it: a request with an `Upgrade` header goes to wspc-io's server
 //! handshake ([`wspc_io::tokio::accept_with`]) over a stream that replays the buffered
@@ -13,23 +18,29 @@
 //! extended CONNECT streams), the others as above. The log line of each WebSocket says
 //! which it came over (`via=h2` or `via=http/1.1`).
 //!
+//! The echo path costs what the library's own echo server costs, per message and per
+//! connection: the task of a plain connection is `recv` and `feed` in a loop, its other
+//! steps (the head, the handshake, the page, rooms, relays) are boxed so that an idle
+//! connection does not keep their size, and shutdown reaches it through [`crate::stop`]
+//! (a flag loaded per wait, a waker registered once) rather than a channel per message.
+//!
 //! Shutdown (Ctrl-C or SIGTERM): stop accepting, send close 1001 on every WebSocket, wait
 //! up to [`SHUTDOWN_GRACE`] for the close handshakes, exit 0.
 
 use crate::rooms::{Member, Rooms};
+use crate::stop::{Conns, Stop};
 use crate::BoxError;
 use clap::Args;
-use std::net::SocketAddr;
+use std::future::{poll_fn, Future};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use wspc_io::pubsub::Delivery;
 use wspc_io::tokio::WebSocket;
@@ -105,6 +116,11 @@ pub struct ServeArgs {
     /// message of random bytes is a frame a little over 16 MiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_limit)]
     pub max_frame_size: Limit,
+    /// Threads, each with its own event loop and listening socket (they share the port with SO_REUSEPORT;
+    /// the kernel spreads connections over them). Default: the CPUs this process may run on, so
+    /// `taskset -c 0 wspc serve` runs one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// `--exec`, `--to-tcp` and their options.
     #[command(flatten)]
     pub relay: crate::relay::RelayArgs,
@@ -151,13 +167,38 @@ pub(crate) struct Ctx {
     subprotocols: Vec<String>,
     rooms: Option<Arc<Rooms>>,
     relay: Option<crate::relay::Relay>,
+    /// The live connections and the shutdown signal.
+    pub(crate) conns: Conns,
 }
 
 /// Runs `wspc serve`.
 pub fn run(args: ServeArgs) -> Result<ExitCode, BoxError> {
     init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // This thread's loop runs the first listener, the signals and (with --redis) the
+    // broker; the other listeners get a thread and a loop each.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(serve(args))
+}
+
+/// The number of threads when `--threads` is not given: the CPUs this process may run on
+/// (its affinity mask, so that `taskset -c 0 wspc serve` runs one thread).
+pub fn default_threads() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `cpu_set_t` is plain data (all zeros is the empty set); the kernel writes
+        // at most `size_of::<cpu_set_t>()` bytes into it, the size passed.
+        let n = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            match libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) {
+                0 => libc::CPU_COUNT(&set),
+                _ => 0, // more CPUs than a cpu_set_t holds: ask the standard library
+            }
+        };
+        if n > 0 {
+            return n as usize;
+        }
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
@@ -186,17 +227,20 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
         },
         _ => None,
     };
-    let listener = match TcpListener::bind(&args.addr).await {
+    let threads = args.threads.map_or_else(default_threads, usize::from);
+    let listeners = match bind(&args.addr, threads) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("wspc: cannot listen on {}: {e}", args.addr);
             return Ok(ExitCode::from(1));
         }
     };
-    let local = listener.local_addr()?;
+    // Before the server is announced: a signal from then on is a clean shutdown.
+    let mut signals = Signals::new()?;
+    let local = listeners[0].local_addr()?;
     let (http, ws) = if tls.is_some() { ("https", "wss") } else { ("http", "ws") };
     info!(
-        "listening on {local}: open {http}://{local}/ for the demo page; WebSocket {ws}://{local}/ ({}{}{})",
+        "listening on {local}: open {http}://{local}/ for the demo page; WebSocket {ws}://{local}/ ({}{}{}, {} thread{})",
         match &relay {
             Some(r) => r.describe(),
             None if args.broadcast => "broadcast".into(),
@@ -204,6 +248,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
         },
         if deflate { format!(", permessage-deflate accepted ({})", args.deflate_policy) } else { String::new() },
         if args.subprotocol.is_empty() { String::new() } else { format!(", subprotocols {:?}", args.subprotocol) },
+        listeners.len(),
+        if listeners.len() == 1 { "" } else { "s" },
     );
     let ctx = Arc::new(Ctx {
         config,
@@ -213,82 +259,234 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
             false => None,
         },
         relay,
+        conns: Conns::default(),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut term = terminate_signal()?;
-    loop {
-        tokio::select! {
-            r = listener.accept() => match r {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    tasks.spawn(connection(tcp, peer, tls.clone(), ctx.clone(), stop_rx.clone()));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = tokio::signal::ctrl_c() => { info!("Ctrl-C: shutting down"); break; }
-            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
-        }
+    let mut listeners = listeners.into_iter();
+    let first = listeners.next().expect("bind returns one listener at least");
+    let mut workers = Vec::new();
+    for (i, l) in listeners.enumerate() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (tls, ctx) = (tls.clone(), ctx.clone());
+        let thread = std::thread::Builder::new().name(format!("wspc-serve-{}", i + 1));
+        workers.push(thread.spawn(move || {
+            rt.block_on(async {
+                accept_loop(l, tls, ctx.clone()).await;
+                // Returning would drop the connections still closing.
+                ctx.conns.drained().await
+            })
+        })?);
     }
-    drop(listener);
-    let open = tasks.len();
-    let _ = stop_tx.send(true);
+    tokio::spawn(accept_loop(first, tls, ctx.clone()));
+    let why = signals.recv().await;
+    info!("{why}: shutting down");
+    // Counted before the signal: connections on other threads may close at once.
+    let open = ctx.conns.live();
+    ctx.conns.stop();
     if open > 0 {
         info!("closing {open} connection(s) with 1001");
     }
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
-        warn!("{} connection(s) did not finish their close handshake in {SHUTDOWN_GRACE:?}; dropped", tasks.len());
-        tasks.abort_all();
+    if tokio::time::timeout(SHUTDOWN_GRACE, ctx.conns.drained()).await.is_ok() {
+        for w in workers {
+            let _ = w.join();
+        }
+    } else {
+        // Returning drops them (the other threads end with the process).
+        warn!("{} connection(s) did not finish their close handshake in {SHUTDOWN_GRACE:?}; dropped", ctx.conns.live());
     }
     info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM (Unix); elsewhere a signal that never comes (Ctrl-C still stops the server).
+/// `threads` listening sockets on `addr` (the first of its resolved addresses that works):
+/// one plain socket, or a group sharing the port with `SO_REUSEPORT` (the kernel spreads
+/// the connections over them).
+fn bind(addr: &str, threads: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match bind_at(a, threads) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
+fn bind_at(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    // First without SO_REUSEPORT: a port that another server holds (even one that shares
+    // it with SO_REUSEPORT) is an error here rather than silently shared, and port 0 picks
+    // the port.
+    let first = listener(addr, false)?;
+    if threads <= 1 || !cfg!(unix) {
+        return Ok(vec![first]);
+    }
+    let port = first.local_addr()?;
+    drop(first);
+    (0..threads).map(|_| listener(port, true)).collect()
+}
+
+/// A listening socket, non-blocking, with SO_REUSEADDR (as tokio's and std's own) and, if
+/// asked, SO_REUSEPORT.
+fn listener(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    {
+        s.set_reuse_address(true)?;
+        if reuse_port {
+            s.set_reuse_port(true)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// Ctrl-C and SIGTERM, caught from creation on.
 #[cfg(unix)]
-fn terminate_signal() -> std::io::Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-fn terminate_signal() -> std::io::Result<NoSignal> {
-    Ok(NoSignal)
-}
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
 
-/// Stands in for SIGTERM where there is none.
-#[cfg(not(unix))]
-struct NoSignal;
-
-#[cfg(not(unix))]
-impl NoSignal {
-    async fn recv(&mut self) -> Option<()> {
-        std::future::pending().await
+    /// Which came first.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "Ctrl-C",
+            _ = self.term.recv() => "SIGTERM",
+        }
     }
 }
 
-async fn connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    ctx: Arc<Ctx>,
-    stop: watch::Receiver<bool>,
-) {
-    match tls {
-        None => route(tcp, peer, &ctx, stop).await,
-        Some(acc) => match tokio::time::timeout(ctx.config.handshake_timeout, acc.accept(tcp)).await {
-            Ok(Ok(s)) if s.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                crate::serve_h2::connection(s, peer, &ctx, stop).await
+/// Ctrl-C (there is no SIGTERM here).
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Accepts connections on `listener` until shutdown, a task for each.
+async fn accept_loop(listener: std::net::TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ctx: Arc<Ctx>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => return warn!("listener: {e}"),
+    };
+    let mut stop = Stop::new(&ctx.conns);
+    loop {
+        let accepted = poll_fn(|cx| match stop.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => listener.poll_accept(cx).map(Some),
+        })
+        .await;
+        let (tcp, peer) = match accepted {
+            None => break,
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-            Ok(Ok(s)) => route(s, peer, &ctx, stop).await,
-            Ok(Err(e)) => warn!(peer = %peer, "TLS handshake failed: {e}"),
-            Err(_) => warn!(peer = %peer, "TLS handshake timed out"),
-        },
+        };
+        let _ = tcp.set_nodelay(true);
+        let conn = Counted::new(&ctx);
+        // A task of its own type for TLS: a TLS connection's state is many times a plain one's.
+        match &tls {
+            None => tokio::spawn(plain(tcp, peer, conn)),
+            Some(acc) => tokio::spawn(secure(tcp, peer, acc.clone(), conn)),
+        };
+    }
+}
+
+/// A connection's share of the server: the context, with the connection counted as live
+/// until this is dropped (when its task ends).
+struct Counted(Arc<Ctx>);
+
+impl Counted {
+    fn new(ctx: &Arc<Ctx>) -> Self {
+        ctx.conns.enter();
+        Self(ctx.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.conns.leave();
+    }
+}
+
+impl std::ops::Deref for Counted {
+    type Target = Arc<Ctx>;
+    fn deref(&self) -> &Arc<Ctx> {
+        &self.0
+    }
+}
+
+// A connection's task keeps the size of its largest state for its whole life, so every
+// step but the echo loop is boxed below: an idle echo connection holds the WebSocket (a
+// pointer), its address and the context, little more.
+
+/// A plain TCP connection.
+///
+/// Not an `async fn`: its arguments would be kept twice in the task for its whole life
+/// (rust-lang/rust#62958). The block holds the boxed opening, the context and, once
+/// upgraded, the WebSocket (a pointer; the peer's address is kept in it) and the echo loop.
+fn plain(tcp: TcpStream, peer: SocketAddr, ctx: Counted) -> impl Future<Output = ()> + Send {
+    let opening = Box::pin(open_owned(tcp, peer, ctx.0.clone()));
+    async move {
+        // Not a `match` on the await: its value would stay in the task for the match's
+        // whole life.
+        let Some((mut ws, mode)) = opening.await else { return };
+        if !matches!(mode, Mode::Echo) {
+            let peer = ws.get_ref().peer();
+            return Box::pin(run_session(ws, peer, &ctx, mode)).await;
+        }
+        drop(mode);
+        // The echo loop right in the task, as in the library's example: one state machine
+        // between tokio and `recv`.
+        let end = echo(&mut ws, &ctx.conns).await;
+        let peer = ws.get_ref().peer();
+        Box::pin(finish(ws, peer, end)).await
+    }
+}
+
+/// [`open`] holding its own reference to the context (so that the task need not borrow it
+/// across the box).
+async fn open_owned(tcp: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>) -> Option<(WebSocket<Rewind<TcpStream>>, Mode)> {
+    open(tcp, peer, &ctx).await
+}
+
+/// A TLS connection: HTTP/2 or HTTP/1.1, as ALPN chose.
+async fn secure(tcp: TcpStream, peer: SocketAddr, acc: tokio_rustls::TlsAcceptor, ctx: Counted) {
+    match tokio::time::timeout(ctx.config.handshake_timeout, Box::pin(acc.accept(tcp))).await {
+        Ok(Ok(s)) if s.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            Box::pin(crate::serve_h2::connection(s, peer, &ctx)).await
+        }
+        Ok(Ok(s)) => {
+            if let Some((ws, mode)) = Box::pin(open(s, peer, &ctx)).await {
+                run_session(ws, peer, &ctx, mode).await
+            }
+        }
+        Ok(Err(e)) => warn!(peer = %peer, "TLS handshake failed: {e}"),
+        Err(_) => warn!(peer = %peer, "TLS handshake timed out"),
     }
 }
 
@@ -348,20 +546,33 @@ async fn read_head<S: AsyncRead + Unpin>(io: &mut S, peer: SocketAddr, config: &
     }
 }
 
-async fn route<S>(mut io: S, peer: SocketAddr, ctx: &Ctx, stop: watch::Receiver<bool>)
+/// An HTTP/1.1 connection up to its WebSocket: the page (then `None`), or the upgrade.
+async fn open<S>(mut io: S, peer: SocketAddr, ctx: &Ctx) -> Option<(WebSocket<Rewind<S>>, Mode)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let Some((head, route)) = read_head(&mut io, peer, &ctx.config).await else { return };
+    let (head, route) = read_head(&mut io, peer, &ctx.config).await?;
     match route {
-        Route::Http { method, path } => http(io, peer, &method, &path).await,
-        Route::WebSocket => {
-            let mut adm = Admission::new(peer, ctx).await;
-            let handler = |req: &Request| adm.decide(req, ctx);
-            match wspc_io::tokio::accept_with(Rewind::new(head, io), &ctx.config, handler).await {
-                Ok(ws) => adm.run(ws, peer, ctx, stop, "http/1.1").await,
-                Err(e) => warn!("handshake failed peer={peer}: {e}"),
-            }
+        Route::Http { method, path } => {
+            http(io, peer, &method, &path).await;
+            None
+        }
+        Route::WebSocket => upgrade(Rewind::new(head, peer, io), peer, ctx).await,
+    }
+}
+
+/// The HTTP/1.1 upgrade: admission, handshake, the log line.
+async fn upgrade<S>(io: S, peer: SocketAddr, ctx: &Ctx) -> Option<(WebSocket<S>, Mode)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut adm = Admission::new(peer, ctx).await;
+    let handler = |req: &Request| adm.decide(req, ctx);
+    match wspc_io::tokio::accept_with(io, &ctx.config, handler).await {
+        Ok(ws) => Some((ws, adm.start(peer, ctx, "http/1.1"))),
+        Err(e) => {
+            warn!("handshake failed peer={peer}: {e}");
+            None
         }
     }
 }
@@ -401,24 +612,45 @@ impl Admission {
         Ok(a)
     }
 
-    /// Logs the connection (with the protocol it came over) and runs it.
-    pub(crate) async fn run<S>(
-        self,
-        ws: WebSocket<S>,
-        peer: SocketAddr,
-        ctx: &Ctx,
-        stop: watch::Receiver<bool>,
-        via: &str,
-    ) where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let (path, sub) = (&self.path, self.chosen.as_deref().unwrap_or("none"));
-        info!("connected peer={peer} path={path} subprotocol={sub} via={via}");
-        match (&ctx.relay, self.relayed) {
-            (Some(r), Some(p)) => r.run(p, ws, peer, path, stop).await,
-            _ => session(ws, peer, path, ctx, stop).await,
+    /// Logs the connection (with the protocol it came over) and says how to run it.
+    pub(crate) fn start(self, peer: SocketAddr, ctx: &Ctx, via: &str) -> Mode {
+        let sub = self.chosen.as_deref().unwrap_or("none");
+        info!("connected peer={peer} path={} subprotocol={sub} via={via}", self.path);
+        match (self.relayed, &ctx.rooms) {
+            (Some(p), _) => Mode::Relay(p, self.path),
+            (None, Some(_)) => Mode::Rooms(self.path),
+            (None, None) => Mode::Echo,
         }
     }
+}
+
+/// What an accepted WebSocket does.
+pub(crate) enum Mode {
+    /// Echoes every message.
+    Echo,
+    /// Joins the room of this path (`--broadcast`).
+    Rooms(String),
+    /// Relays to the process or TCP connection prepared (`--exec`, `--to-tcp`); the path.
+    Relay(crate::relay::Prepared, String),
+}
+
+/// Runs an accepted WebSocket until it closes (or shutdown).
+pub(crate) async fn run_session<S>(mut ws: WebSocket<S>, peer: SocketAddr, ctx: &Ctx, mode: Mode)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let end = match mode {
+        Mode::Echo => echo(&mut ws, &ctx.conns).await,
+        Mode::Rooms(path) => {
+            let rooms = ctx.rooms.as_ref().expect("rooms mode has rooms");
+            Box::pin(rooms_session(&mut ws, peer, rooms.join(&path, peer), &ctx.conns)).await
+        }
+        Mode::Relay(p, path) => {
+            let relay = ctx.relay.as_ref().expect("prepared by the server's relay");
+            return Box::pin(relay.run(p, ws, peer, &path, &ctx.conns)).await;
+        }
+    };
+    finish(ws, peer, end).await
 }
 
 /// The answer to a plain HTTP request: status line, content type, body, extra header line.
@@ -457,42 +689,103 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, me
     .await;
 }
 
-/// The next message for this connection's room (forever when not in broadcast mode).
-async fn next_relayed(member: &mut Option<Member>) -> Delivery {
-    match member {
-        Some(m) => m.next().await,
-        None => std::future::pending().await,
+/// How a WebSocket session ended, for its log line.
+enum End {
+    /// Shutdown: closed with 1001.
+    Shutdown,
+    /// The peer's close frame (its echo sent).
+    Closed(Option<CloseFrame>),
+    /// A room member that fell behind: closed with 1008.
+    TooSlow,
+    /// The connection failed (a protocol error closed it with its code).
+    Failed(wspc_io::Error),
+    /// The stream ended without a close frame.
+    Gone,
+}
+
+/// Echoes messages until the close handshake, an error, or shutdown: `recv` and `feed`, as
+/// the library's own echo server. The shutdown flag is looked at only when `recv` would
+/// wait (tokio's budget makes even a client that never pauses wait now and then).
+fn echo<'a, S>(ws: &'a mut WebSocket<S>, conns: &'a Conns) -> Echo<'a, S> {
+    Echo { ws, stop: Stop::new(conns), pending: None }
+}
+
+/// [`echo`]'s future, written out: it lives in every idle connection's task, and as an
+/// `async` block it was twice this size (the WebSocket, the shutdown waker's slot, an echo
+/// waiting for room in the write buffer).
+struct Echo<'a, S> {
+    ws: &'a mut WebSocket<S>,
+    stop: Stop<'a>,
+    pending: Option<Message>,
+}
+
+impl<S> Echo<'_, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Queues `m` as `feed` does: Ready once queued (or failed), Pending while the write
+    /// buffer is full (`m` kept for the next poll).
+    #[inline]
+    fn queue(&mut self, cx: &mut Context<'_>, m: Message) -> Poll<Result<(), End>> {
+        use futures_sink::Sink;
+        match Pin::new(&mut *self.ws).poll_ready(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Pin::new(&mut *self.ws).start_send(m).map_err(End::Failed)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(End::Failed(e))),
+            Poll::Pending => {
+                self.pending = Some(m);
+                Poll::Pending
+            }
+        }
     }
 }
 
-/// Echoes (or relays) messages until the close handshake, an error, or shutdown.
-pub(crate) async fn session<S>(
-    mut ws: WebSocket<S>,
-    peer: SocketAddr,
-    path: &str,
-    ctx: &Ctx,
-    mut stop: watch::Receiver<bool>,
-) where
+impl<S> Future for Echo<'_, S>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut relayed = ctx.rooms.as_ref().map(|r| r.join(path, peer));
-    let mut peer_close: Option<Option<CloseFrame>> = None;
-    let mut error: Option<wspc_io::Error> = None;
-    let mut shutdown = false;
+    type Output = End;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End> {
+        use futures_core::Stream;
+        let me = self.get_mut();
+        if let Some(m) = me.pending.take() {
+            if let Err(end) = ready!(me.queue(cx, m)) {
+                return Poll::Ready(end);
+            }
+        }
+        loop {
+            // `queue` only queues the echo; `recv` flushes before it waits for more.
+            match Pin::new(&mut *me.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(m @ (Message::Text(_) | Message::Binary(_))))) => {
+                    if let Err(end) = ready!(me.queue(cx, m)) {
+                        return Poll::Ready(end);
+                    }
+                }
+                Poll::Ready(Some(Ok(Message::Close(c)))) => return Poll::Ready(End::Closed(c)),
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(End::Failed(e)),
+                Poll::Ready(None) => return Poll::Ready(End::Gone),
+                Poll::Pending => return me.stop.poll(cx).map(|()| End::Shutdown),
+            }
+        }
+    }
+}
+
+/// Relays the messages of a room (`--broadcast`) until the close handshake, an error, or
+/// shutdown. Leaves the room on return.
+async fn rooms_session<S>(ws: &mut WebSocket<S>, peer: SocketAddr, mut member: Member, conns: &Conns) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut stop = Stop::new(conns);
     loop {
         tokio::select! {
-            _ = stop.changed() => {
-                shutdown = true;
-                let _ = ws.close(Some(CloseFrame::new(1001, "server shutting down"))).await;
-                break;
-            }
-            d = next_relayed(&mut relayed) => match d {
+            _ = stop.stopped() => break End::Shutdown,
+            d = member.next() => match d {
                 Delivery::Message(m) => {
-                    let member = relayed.as_ref().expect("deliveries come from a room");
                     tokio::select! {
                         r = ws.feed_prepared(&m) => if let Err(e) = r {
-                            error = Some(e);
-                            break;
+                            break End::Failed(e);
                         },
                         // A peer that stopped reading: the write waits; its queue overflows.
                         _ = member.overflowed() => {}
@@ -500,72 +793,76 @@ pub(crate) async fn session<S>(
                 }
                 Delivery::Overflow => {
                     warn!("peer={peer} is too slow for its room: closing with 1008");
-                    let _ = ws.close(Some(CloseFrame::new(1008, "subscriber too slow"))).await;
-                    break;
+                    break End::TooSlow;
                 }
             },
             m = ws.recv() => match m {
-                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => match &relayed {
-                    Some(member) => member.publish(m),
-                    // `feed` queues the echo; `recv` flushes before it waits for more.
-                    None => {
-                        if let Err(e) = ws.feed(m).await {
-                            error = Some(e);
-                            break;
-                        }
-                    }
-                },
-                Some(Ok(Message::Close(c))) => peer_close = Some(c),
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => member.publish(m),
+                Some(Ok(Message::Close(c))) => break End::Closed(c),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    error = Some(e);
-                    break;
-                }
-                None => break,
+                Some(Err(e)) => break End::Failed(e),
+                None => break End::Gone,
             },
         }
     }
-    if !shutdown {
-        let _ = ws.close(None).await;
-    }
-    match (shutdown, peer_close, error) {
-        (true, _, _) => info!("closed peer={peer} code=1001 reason=\"server shutting down\" by=server"),
-        (false, Some(Some(c)), _) => info!("closed peer={peer} code={} reason={:?}", c.code, c.reason),
-        (false, Some(None), _) => info!("closed peer={peer} code=1005 reason=\"\" (no status)"),
-        (false, None, Some(wspc_io::Error::Ws(e))) if e.close_code().is_some() => {
+}
+
+/// Ends the close handshake (sending 1001 on shutdown, 1008 to a member too slow) and logs
+/// how the session ended.
+async fn finish<S>(mut ws: WebSocket<S>, peer: SocketAddr, end: End)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = match &end {
+        End::Shutdown => Some(CloseFrame::new(1001, "server shutting down")),
+        End::TooSlow => Some(CloseFrame::new(1008, "subscriber too slow")),
+        _ => None,
+    };
+    let _ = ws.close(frame).await;
+    match end {
+        End::Shutdown => info!("closed peer={peer} code=1001 reason=\"server shutting down\" by=server"),
+        End::TooSlow => info!("closed peer={peer} code=1008 reason=\"subscriber too slow\" by=server"),
+        End::Closed(Some(c)) => info!("closed peer={peer} code={} reason={:?}", c.code, c.reason),
+        End::Closed(None) => info!("closed peer={peer} code=1005 reason=\"\" (no status)"),
+        End::Failed(wspc_io::Error::Ws(e)) if e.close_code().is_some() => {
             let code = e.close_code().unwrap_or(1002);
             info!("closed peer={peer} code={code} reason=\"\" by=server error=\"{e}\"")
         }
-        (false, None, Some(e)) => info!("closed peer={peer} code=1006 reason=\"\" error=\"{e}\""),
-        (false, None, None) => info!("closed peer={peer} code=1006 reason=\"\" (no close frame)"),
+        End::Failed(e) => info!("closed peer={peer} code=1006 reason=\"\" error=\"{e}\""),
+        End::Gone => info!("closed peer={peer} code=1006 reason=\"\" (no close frame)"),
     }
 }
 
-/// A stream that first yields bytes already read from it (the request head), then reads
-/// on; writes go straight through.
+/// A client's stream that first yields bytes already read from it (the request head),
+/// then reads on; writes go straight through. It also keeps the client's address for the
+/// log, in the connection's heap block rather than in its task.
 pub struct Rewind<S> {
-    prefix: Vec<u8>,
-    pos: usize,
+    prefix: Option<Box<[u8]>>,
+    peer: SocketAddr,
     inner: S,
 }
 
 impl<S> Rewind<S> {
     /// `prefix` is read before `inner`.
-    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
-        Self { prefix, pos: 0, inner }
+    pub fn new(prefix: Vec<u8>, peer: SocketAddr, inner: S) -> Self {
+        Self { prefix: (!prefix.is_empty()).then(|| prefix.into_boxed_slice()), peer, inner }
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
+    #[inline]
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let me = self.get_mut();
-        if me.pos < me.prefix.len() {
-            let n = (me.prefix.len() - me.pos).min(buf.remaining());
-            buf.put_slice(&me.prefix[me.pos..me.pos + n]);
-            me.pos += n;
-            if me.pos == me.prefix.len() {
-                me.prefix = Vec::new();
-                me.pos = 0;
+        if let Some(p) = me.prefix.take() {
+            let n = p.len().min(buf.remaining());
+            buf.put_slice(&p[..n]);
+            if n < p.len() {
+                me.prefix = Some(p[n..].into());
             }
             return Poll::Ready(Ok(()));
         }
@@ -574,9 +871,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
+    #[inline]
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -584,12 +883,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
+    #[inline]
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
@@ -609,10 +911,34 @@ mod tests {
         assert!(parse_limit("").is_err());
     }
 
+    /// An idle echo connection holds its task: that task must not keep the size of the
+    /// connection's other steps (the head, the handshake, the page, TLS, rooms, relays).
+    #[tokio::test]
+    async fn a_plain_connection_task_stays_small() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (tcp, peer) = l.accept().await.unwrap();
+        let ctx = Arc::new(Ctx {
+            config: Config::default(),
+            subprotocols: Vec::new(),
+            rooms: None,
+            relay: None,
+            conns: Conns::default(),
+        });
+        let task = plain(tcp, peer, Counted::new(&ctx));
+        let size = std::mem::size_of_val(&task);
+        // 96 bytes when written (the task's whole block with tokio's header: 256 bytes, as
+        // the library's example); the head, handshake, page or a session in the task itself
+        // would be kilobytes, the opening's result kept across the echo loop 88 bytes more.
+        assert!(size <= 128, "{size} bytes");
+        drop(task);
+        assert_eq!(ctx.conns.live(), 0, "counted until dropped");
+    }
+
     #[tokio::test]
     async fn rewind_replays_the_prefix() {
         let (a, mut b) = tokio::io::duplex(64);
-        let mut r = Rewind::new(b"GET / HTTP/1.1\r\n".to_vec(), a);
+        let mut r = Rewind::new(b"GET / HTTP/1.1\r\n".to_vec(), "127.0.0.1:1".parse().unwrap(), a);
         b.write_all(b"rest").await.unwrap();
         drop(b);
         let mut all = Vec::new();

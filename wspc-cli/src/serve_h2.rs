@@ -3,18 +3,18 @@
 //! streams ([`wspc_io::h2`]), each run by the same admission and session code as an
 //! HTTP/1.1 upgrade. Shutdown sends GOAWAY and closes every WebSocket with 1001.
 
-use crate::serve::{plain_answer, Admission, Ctx};
+use crate::serve::{plain_answer, run_session, Admission, Ctx};
+use crate::stop::Stop;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 use wspc_io::h2::{HttpRequest, Incoming, ServerConnection};
 
 /// Serves one HTTP/2 connection until the client ends it, or shutdown (then until its
 /// WebSockets have closed).
-pub(crate) async fn connection<S>(io: S, peer: SocketAddr, ctx: &Arc<Ctx>, mut stop: watch::Receiver<bool>)
+pub(crate) async fn connection<S>(io: S, peer: SocketAddr, ctx: &Arc<Ctx>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -23,14 +23,15 @@ where
         Err(e) => return warn!(peer = %peer, "HTTP/2 handshake failed: {e}"),
     };
     let mut streams = JoinSet::new();
-    let mut stopping = *stop.borrow();
+    let mut stop = Stop::new(&ctx.conns);
+    let mut stopping = false;
     let mut conn_done = false;
     // The connection's frames move only while it is polled: poll it until it ends, and
     // until its WebSockets have finished (they see its end as an error).
     while !(conn_done && streams.is_empty()) {
         let next = tokio::select! {
             n = conn.accept(), if !conn_done => n,
-            _ = stop.changed(), if !stopping => {
+            _ = stop.stopped(), if !stopping => {
                 stopping = true;
                 conn.graceful_shutdown();
                 continue;
@@ -45,12 +46,15 @@ where
             }
             Some(Ok(Incoming::Http(r))) => answer(r, peer),
             Some(Ok(Incoming::WebSocket(r))) => {
-                let (ctx, stop) = (ctx.clone(), stop.clone());
+                let ctx = ctx.clone();
                 streams.spawn(async move {
                     let id = r.stream_id();
                     let mut adm = Admission::new(peer, &ctx).await;
                     match r.accept_with(&ctx.config, |req| adm.decide(req, &ctx)) {
-                        Ok(ws) => adm.run(ws, peer, &ctx, stop, &format!("h2 (extended CONNECT, stream {id})")).await,
+                        Ok(ws) => {
+                            let mode = adm.start(peer, &ctx, &format!("h2 (extended CONNECT, stream {id})"));
+                            run_session(ws, peer, &ctx, mode).await
+                        }
                         Err(e) => warn!("handshake failed peer={peer} via=h2: {e}"),
                     }
                 });

@@ -8,11 +8,11 @@
 //! reset) closes the WebSocket with 1000 (1011 after a read error).
 
 use crate::relay::{self, Framing};
+use crate::stop::{Conns, Stop};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::{info, warn};
 use wspc_io::tokio::WebSocket;
 use wspc_io::{CloseFrame, Reject};
@@ -51,10 +51,11 @@ impl TcpTarget {
 }
 
 /// Bridges `ws` and `tcp` until either side closes (or shutdown).
-pub async fn run<S>(tcp: TcpStream, ws: WebSocket<S>, peer: SocketAddr, mut stop: watch::Receiver<bool>)
+pub(crate) async fn run<S>(tcp: TcpStream, ws: WebSocket<S>, peer: SocketAddr, conns: &Conns)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut stop = Stop::new(conns);
     let (mut tcp_rx, tcp_tx) = tcp.into_split();
     let (mut rx, mut tx) = ws.split();
     info!("bridging peer={peer} to {}", tcp_rx.peer_addr().map(|a| a.to_string()).unwrap_or_default());
@@ -63,7 +64,7 @@ where
         // Returning drops the TCP write half: FIN.
         e = relay::ws_to_writer(&mut rx, tcp_tx, false) => (Some(e), shutdown()),
         o = relay::reader_to_ws(&mut tcp_rx, &mut tx, Framing::Chunks) => (None, relay::close_after(peer, &o, String::new())),
-        _ = stop.changed() => (None, shutdown()),
+        _ = stop.stopped() => (None, shutdown()),
     };
     drop(tcp_rx);
     relay::finish(rx, tx, peer, client, frame).await;

@@ -301,3 +301,41 @@ fn serve_reports_a_busy_address() {
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
 }
+
+#[test]
+fn a_port_held_by_a_server_with_threads_is_busy_for_another() {
+    // Both sides share the port with SO_REUSEPORT among their own threads; a second server
+    // must still be told that the address is in use rather than share it.
+    let srv = Server::start(&["--threads", "2"]);
+    for threads in ["1", "2"] {
+        let out = run_wspc(&["serve", &srv.addr, "--threads", threads], b"", Duration::from_secs(10));
+        assert_eq!(out.code, Some(1), "--threads {threads}: {}", out.stderr);
+        assert!(out.stderr.contains("cannot listen on"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn threads_each_accept_and_ctrl_c_closes_every_connection() {
+    let mut srv = Server::start(&["--threads", "3"]);
+    assert!(srv.log().contains(", 3 threads)"), "{}", srv.log());
+    // Enough connections that the kernel's spread puts some on every thread (a connection
+    // lives on the thread that accepted it; shutdown has to reach all of them).
+    let mut clients: Vec<cli_support::Client> =
+        (0..12).map(|_| cli_support::Client::start(&srv.ws_url(), &[])).collect();
+    srv.wait_count("connected peer=", 12);
+    // The threads start after the "listening on" line: count them once clients are in.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", srv.pid())).unwrap().count();
+    assert!(tasks >= 3, "{tasks} threads");
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send_line(&format!("line {i}"));
+        assert_eq!(c.next_line(), format!("line {i}"));
+    }
+    srv.interrupt();
+    assert_eq!(srv.wait_exit(Duration::from_secs(10)), Some(0), "{}", srv.log());
+    assert_eq!(srv.log().matches("code=1001").count(), 12, "{}", srv.log());
+    assert!(srv.log().contains("closing 12 connection(s) with 1001"), "{}", srv.log());
+    for c in clients {
+        let out = c.wait_exit_without_closing_stdin(Duration::from_secs(10));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+}

@@ -397,6 +397,11 @@ impl Session {
 
     /// Sends a data frame or control frame: small ones are encoded straight into the write
     /// buffer when nothing is queued before them, the rest go through the send queue.
+    ///
+    /// Always inlined: it is the whole of a plain `send`, and once its other callers
+    /// (`send_prepared`, `send_fragment`) are in use the compiler would otherwise keep it a
+    /// call on every message (measured: ~25 instructions per echoed message more).
+    #[inline(always)]
     fn send_data(&mut self, ty: BufferType, data: Vec<u8>) -> Result<()> {
         if data.len() < DIRECT_MIN
             && !self.send_busy
