@@ -8,7 +8,8 @@
 //! code. permessage-deflate is accepted when a client offers it unless `--no-deflate` is
 //! given. Prints `listening on ADDR` once bound. One thread by default (like the other
 //! servers of the benchmark suite); `--threads N` runs N, each with its own ring and
-//! `SO_REUSEPORT` listener. TLS (`--cert`/`--key`) is served by `echo_server` (tokio).
+//! `SO_REUSEPORT` listener. SIGINT or SIGTERM closes every connection with 1001 and exits.
+//! TLS (`--cert`/`--key`) is served by `echo_server` (tokio).
 
 use wspc_io::uring::{Conn, Handler, Server};
 use wspc_io::{Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
@@ -65,11 +66,15 @@ fn main() {
     // Compress every message (threshold 0), as `echo_server` does.
     let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::policy(policy) });
     let config = Config::default().deflate_config(deflate);
-    let server = Server::bind(&addr, config, threads).unwrap_or_else(|e| {
+    let mut server = Server::bind(&addr, config, threads).unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)
     });
     println!("listening on {}", server.local_addr());
+    // SIGINT and SIGTERM: close every connection with 1001, then exit.
+    if let Err(e) = server.stop_on_signals() {
+        eprintln!("signals: {e}");
+    }
     let r = server.run(|| Echo { subprotocol: subprotocol.clone() });
     if let Err(e) = r {
         eprintln!("server: {e}");

@@ -199,6 +199,8 @@ struct Stop {
     flag: AtomicBool,
     /// One eventfd per thread, read by its ring: a write wakes the thread.
     wakers: Vec<OwnedFd>,
+    /// A signalfd of the signals that stop the server, read by every thread's ring.
+    signals: Option<OwnedFd>,
 }
 
 impl Stop {
@@ -217,6 +219,11 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         Self::shutdown_ref(&self.0);
     }
+
+    /// True once a stop was requested (by [`shutdown`](Self::shutdown) or a signal).
+    pub fn is_requested(&self) -> bool {
+        self.0.requested()
+    }
 }
 
 /// Listening sockets (one per thread, `SO_REUSEPORT`) ready to be served on io_uring.
@@ -230,13 +237,19 @@ pub struct Server {
 
 impl Server {
     /// Binds `threads` listeners (at least one) to `addr` with `SO_REUSEPORT` (port 0: one
-    /// free port for all), and checks that io_uring can be used: fails with
+    /// free port for all; a port another socket listens on is an error, even one with
+    /// `SO_REUSEPORT`), and checks that io_uring can be used: fails with
     /// [`Error::Io`] if not (the caller may fall back to [`crate::tokio`]).
     pub fn bind(addr: impl ToSocketAddrs, config: Config, threads: usize) -> Result<Server> {
         driver::probe()?;
         config.engine(wspc::Role::Server)?;
         let mut addrs = addr.to_socket_addrs()?;
         let first = addrs.next().ok_or_else(|| Error::Io(std::io::ErrorKind::InvalidInput.into()))?;
+        if first.port() != 0 {
+            // `SO_REUSEPORT` would let these listeners join another server's on the same
+            // port (sharing its connections): a plain bind first reports the port as busy.
+            drop(TcpListener::bind(first)?);
+        }
         let mut listeners = vec![listen(first)?];
         let local = listeners[0].local_addr()?;
         for _ in 1..threads.max(1) {
@@ -252,7 +265,34 @@ impl Server {
             // SAFETY: a new descriptor owned by nothing else.
             wakers.push(unsafe { OwnedFd::from_raw_fd(fd) });
         }
-        Ok(Server { listeners, config, local, stop: Arc::new(Stop { flag: AtomicBool::new(false), wakers }) })
+        let stop = Arc::new(Stop { flag: AtomicBool::new(false), wakers, signals: None });
+        Ok(Server { listeners, config, local, stop })
+    }
+
+    /// Makes SIGINT and SIGTERM stop the server like [`ShutdownHandle::shutdown`]: blocks
+    /// them in the calling thread (and so in the threads [`run`](Self::run) starts, and any
+    /// started later from it) and reads them from the rings (a `signalfd`), so no thread of
+    /// its own waits for them. Call it on the thread that calls `run`.
+    pub fn stop_on_signals(&mut self) -> Result<()> {
+        // SAFETY: a signal set built in place and passed by pointer to the calls that fill
+        // and read it; the returned descriptor is checked and then owned.
+        let fd = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        match Arc::get_mut(&mut self.stop) {
+            Some(s) => s.signals = Some(fd),
+            None => return Err(Error::InvalidState("stop_on_signals after shutdown_handle")),
+        }
+        Ok(())
     }
 
     /// The bound address (with the port chosen for port 0).
