@@ -2,11 +2,11 @@
 //! wheel. See the module docs of [`super`] for the life of a connection.
 
 use super::bufring::BufRing;
+use super::engine::{Engine, Step, ENGINE_SIZE};
 use super::wheel::{Entry, Wheel, TICK};
 use super::{Conn, ConnId, Handler, Stop};
 use crate::http::{self, ServerStep};
 use crate::message::{CloseFrame, Message};
-use crate::session::{RecvStep, Session};
 use crate::{Config, Error, Result};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::collections::VecDeque;
@@ -82,7 +82,7 @@ pub(super) enum Phase {
     /// Writing an HTTP refusal, then ending the stream.
     Refusing(Vec<u8>, usize),
     /// Upgraded (the `101` response goes out first through the session's write buffer).
-    Open(Session),
+    Open(Engine),
 }
 
 /// One connection's state: all of it, apart from the engine's own allocations.
@@ -138,7 +138,7 @@ impl Slot {
 pub(super) const SLOT_SIZE: usize = size_of::<Slot>();
 // A slot is the engine's handle and the session around it (most of it) plus about 60
 // bytes of the driver's own: keep it that way.
-const _: () = assert!(SLOT_SIZE <= size_of::<Session>() + 64);
+const _: () = assert!(SLOT_SIZE <= ENGINE_SIZE + 64);
 
 // ----- ring setup -----------------------------------------------------------------------
 
@@ -584,32 +584,25 @@ impl<'a, H: Handler> Loop<'a, H> {
             if !s.can_send() {
                 return used;
             }
-            match s.poll_recv(None) {
-                Ok(RecvStep::Read) => {
+            match s.step() {
+                Ok(Step::Read) => {
                     if used == input.len() {
                         if eof {
-                            s.read_done(0);
+                            s.fill(&[]);
                             continue;
                         }
                         return used;
                     }
-                    let buf = s.read_buf_uninit();
-                    let n = buf.len().min(input.len() - used);
-                    // SAFETY: `buf` has room for `n` bytes and does not overlap `input`
-                    // (one is the engine's or a message's memory, the other a receive
-                    // buffer or this connection's pending bytes, taken out of the slot).
-                    unsafe { std::ptr::copy_nonoverlapping(input[used..].as_ptr(), buf.as_mut_ptr() as *mut u8, n) };
-                    s.read_done(n);
-                    used += n;
+                    used += s.fill(&input[used..]);
                 }
-                Ok(RecvStep::Flush) => return used,
-                Ok(RecvStep::Message(Message::Close(frame))) => {
+                Ok(Step::Write) => return used,
+                Ok(Step::Message(Message::Close(frame))) => {
                     self.report(idx, Ok(frame));
                     self.finish(idx);
                     return input.len();
                 }
-                Ok(RecvStep::Message(m)) => {
-                    if s.close_sent() {
+                Ok(Step::Message(m)) => {
+                    if s.closing() {
                         // The application closed: data that crosses our close is dropped.
                         continue;
                     }
@@ -617,9 +610,8 @@ impl<'a, H: Handler> Loop<'a, H> {
                     self.handler.on_message(&mut conn, m);
                     self.after_callback(idx);
                 }
-                Ok(RecvStep::Piece(_)) => unreachable!("whole messages were asked for"),
                 Err(e) => {
-                    let sent_close = s.close_sent() && !matches!(e, Error::ConnectionReset | Error::Io(_));
+                    let sent_close = s.closing() && !matches!(e, Error::ConnectionReset | Error::Io(_));
                     self.report(idx, Err(e));
                     if sent_close {
                         self.finish(idx);
@@ -745,8 +737,8 @@ impl<'a, H: Handler> Loop<'a, H> {
                 match answered {
                     Ok((handle, headers)) => {
                         let prefix = head.split_off(len);
-                        let mut s = Session::new(handle, prefix, self.config.write_buffer_size);
-                        s.write_raw(&http::switching_protocols(&headers));
+                        let head = http::switching_protocols(&headers);
+                        let s = Engine::new(handle, prefix, self.config.write_buffer_size, &head);
                         let now = self.now;
                         let slot = &mut self.slots[idx as usize];
                         slot.phase = Phase::Open(s);
@@ -786,10 +778,10 @@ impl<'a, H: Handler> Loop<'a, H> {
     fn submit_send(&mut self, idx: u32) {
         let s = &self.slots[idx as usize];
         let (a, b): (&[u8], &[u8]) = match &s.phase {
-            Phase::Open(sess) => {
-                let [a, b] = sess.write_bufs();
-                (a, b)
-            }
+            Phase::Open(sess) => match sess.to_write() {
+                Some([a, b]) => (a, b),
+                None => return,
+            },
             Phase::Refusing(bytes, pos) => (&bytes[*pos..], &[]),
             _ => return,
         };
@@ -849,7 +841,7 @@ impl<'a, H: Handler> Loop<'a, H> {
                     self.report(idx, Err(e));
                     return self.finalize(idx, Error::ConnectionReset);
                 }
-                sess.wrote(res as usize);
+                sess.written(res as usize);
                 if let Some(q) = &mut s.queued {
                     while sess.can_send() {
                         let Some(m) = q.pop_front() else { break };
@@ -859,8 +851,8 @@ impl<'a, H: Handler> Loop<'a, H> {
                         s.queued = None;
                     }
                 }
-                if self.stopping && !sess.close_sent() {
-                    sess.queue_close(Some((wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into())));
+                if self.stopping && !sess.closing() {
+                    sess.close(wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into());
                     s.flags |= CLOSE_REQ;
                     self.after_callback(idx);
                 }
@@ -946,8 +938,8 @@ impl<'a, H: Handler> Loop<'a, H> {
                                 s.ping_at = now;
                                 // A write in flight: the peer is not reading; the ping
                                 // would not reach it sooner than the timeout.
-                                if s.flags & SENDING == 0 && !sess.close_sent() {
-                                    sess.queue_ping(Vec::new());
+                                if s.flags & SENDING == 0 && !sess.closing() {
+                                    sess.ping();
                                     self.mark(idx);
                                 }
                             }
@@ -988,7 +980,7 @@ impl<'a, H: Handler> Loop<'a, H> {
                     }
                 }
                 Phase::Open(sess) => {
-                    if sess.wants_write() {
+                    if sess.to_write().is_some() {
                         self.submit_send(idx);
                     } else if s.flags & FINISHING != 0 {
                         if s.flags & SHUT == 0 {
@@ -1002,7 +994,7 @@ impl<'a, H: Handler> Loop<'a, H> {
                         }
                     } else {
                         // Nothing to write: give the buffers back while waiting.
-                        sess.park();
+                        sess.idle();
                     }
                 }
             }
@@ -1031,8 +1023,8 @@ impl<'a, H: Handler> Loop<'a, H> {
             let s = &mut self.slots[idx as usize];
             match &mut s.phase {
                 Phase::Handshake(_) => self.finalize(idx, Error::ConnectionClosed),
-                Phase::Open(sess) if s.flags & (SENDING | FINISHING) == 0 && !sess.close_sent() => {
-                    sess.queue_close(Some((wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into())));
+                Phase::Open(sess) if s.flags & (SENDING | FINISHING) == 0 && !sess.closing() => {
+                    sess.close(wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into());
                     s.flags |= CLOSE_REQ;
                     self.after_callback(idx);
                 }

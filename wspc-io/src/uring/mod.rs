@@ -14,7 +14,7 @@
 //!     │                                           thread's connections: an idle one
 //!     │                                           holds no receive buffer)
 //!     ▼  one loop turn: every completion, then timers, then one write per connection
-//!   slab of slots ── Session (engine handle, write buffer) ── Handler callbacks
+//!   slab of slots ── Engine: the shared Session (engine handle, write buffer) ── Handler
 //!   timer wheel ── handshake, keepalive and close deadlines (one wait timeout per turn)
 //! ```
 //!
@@ -51,12 +51,13 @@
 
 mod bufring;
 mod driver;
+mod engine;
 mod wheel;
 
 use crate::message::{CloseFrame, Message};
-use crate::session::Session;
 use crate::{Accept, Config, Error, Reject, Request, Result};
 use driver::{Phase, Slot, CLOSE_REQ};
+use engine::Engine;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -137,7 +138,7 @@ impl Conn<'_> {
         ConnId::new(self.idx, self.slot.gen)
     }
 
-    fn session(&mut self) -> Result<&mut Session> {
+    fn session(&mut self) -> Result<&mut Engine> {
         match &mut self.slot.phase {
             Phase::Open(s) => Ok(s),
             _ => Err(Error::InvalidState("the connection is not open")),
@@ -156,7 +157,7 @@ impl Conn<'_> {
         }
         let queued = self.slot.queued.is_some();
         let s = self.session()?;
-        if s.close_sent() {
+        if s.closing() {
             return Err(Error::InvalidState("a close frame was already sent"));
         }
         if !queued && s.can_send() {
@@ -171,7 +172,7 @@ impl Conn<'_> {
     /// or [`Error::CloseTimeout`] after [`Config::close_timeout`].
     pub fn close(&mut self, frame: Option<CloseFrame>) {
         if let Ok(s) = self.session() {
-            s.queue_close(frame.map(|f| (f.code, f.reason)));
+            s.close_with(frame.map(|f| (f.code, f.reason)));
             self.slot.flags |= CLOSE_REQ;
         }
     }
