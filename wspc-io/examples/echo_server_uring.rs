@@ -2,14 +2,14 @@
 //! driver (`wspc_io::uring`) instead of tokio.
 //!
 //! Usage: `echo_server_uring ADDR [--deflate | --no-deflate] [--deflate-policy P]
-//! [--subprotocol P] [--threads N]`
+//! [--subprotocol P] [--cert PEM --key PEM] [--threads N]`
 //!
 //! Echoes every text and binary message (up to 64 MiB), answers pings, echoes the close
 //! code. permessage-deflate is accepted when a client offers it unless `--no-deflate` is
 //! given. Prints `listening on ADDR` once bound. One thread by default (like the other
 //! servers of the benchmark suite); `--threads N` runs N, each with its own ring and
 //! `SO_REUSEPORT` listener. SIGINT or SIGTERM closes every connection with 1001 and exits.
-//! TLS (`--cert`/`--key`) is served by `echo_server` (tokio).
+//! With `--cert`/`--key` it serves `wss://` (rustls driven from the ring).
 
 use wspc_io::uring::{Conn, Handler, Server};
 use wspc_io::{Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
@@ -44,6 +44,7 @@ fn main() {
     let mut policy = DeflatePolicy::default();
     let mut subprotocol = None;
     let mut threads = 1usize;
+    let (mut cert, mut key) = (None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--deflate" => deflate = true,
@@ -51,13 +52,11 @@ fn main() {
             "--deflate-policy" => policy = args.next().unwrap_or_default().parse().expect("--deflate-policy"),
             "--subprotocol" => subprotocol = args.next(),
             "--threads" => threads = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).expect("--threads N"),
-            "--cert" | "--key" => {
-                eprintln!("TLS is served by echo_server (tokio); echo_server_uring serves ws:// only");
-                std::process::exit(2);
-            }
+            "--cert" => cert = args.next(),
+            "--key" => key = args.next(),
             _ if addr.is_none() => addr = Some(a),
             _ => {
-                eprintln!("usage: echo_server_uring ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P] [--threads N]");
+                eprintln!("usage: echo_server_uring ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P] [--cert PEM --key PEM] [--threads N]");
                 std::process::exit(2);
             }
         }
@@ -70,6 +69,20 @@ fn main() {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)
     });
+    match (cert, key) {
+        (Some(c), Some(k)) => {
+            let cfg = wspc_io::tls::server_config_from_pem_files(c, k).unwrap_or_else(|e| {
+                eprintln!("TLS: {e}");
+                std::process::exit(1)
+            });
+            server = server.tls(cfg);
+        }
+        (None, None) => {}
+        _ => {
+            eprintln!("--cert and --key go together");
+            std::process::exit(2);
+        }
+    }
     println!("listening on {}", server.local_addr());
     // SIGINT and SIGTERM: close every connection with 1001, then exit.
     if let Err(e) = server.stop_on_signals() {

@@ -358,3 +358,41 @@ fn shutdown_closes_every_connection_with_1001() {
     assert!(done_rx.recv_timeout(Duration::from_secs(5)).unwrap(), "run returned Ok");
     drop(events);
 }
+
+#[cfg(feature = "tls")]
+#[test]
+fn wss_echo_and_close() {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
+    let tls = wspc_io::tls::server_config_from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let server = Server::bind("127.0.0.1:0", Config::default(), 1).unwrap().tls(tls);
+    let port = server.local_addr().port();
+    let stop = server.shutdown_handle();
+    let (tx, events) = mpsc::channel();
+    let thread = thread::spawn(move || server.run(|| Echo { events: tx.clone() }));
+    let srv = Running { addr: format!("127.0.0.1:{port}"), stop, events, thread: Some(thread) };
+    let opts = ClientOptions::default().tls(wspc_io::tls::client_config_with_ca(cert.as_bytes()).unwrap());
+    let url = format!("wss://localhost:{port}/secure");
+    for _ in 0..2 {
+        let (mut ws, resp) = blocking::connect_with(&url, &opts).unwrap();
+        assert_eq!(resp.status(), 101);
+        ws.send(Message::text("secret")).unwrap();
+        assert_eq!(ws.recv().unwrap(), Message::text("secret"));
+        let big: Vec<u8> = (0..(2u32 << 20)).map(|i| (i * 13) as u8).collect();
+        ws.send(Message::binary(big.clone())).unwrap();
+        assert_eq!(ws.recv().unwrap(), Message::binary(big));
+        for i in 0..200 {
+            ws.feed(Message::text(format!("t{i}"))).unwrap();
+        }
+        ws.flush().unwrap();
+        for i in 0..200 {
+            assert_eq!(ws.recv().unwrap(), Message::text(format!("t{i}")));
+        }
+        ws.close(Some(CloseFrame::new(1000, "done"))).unwrap();
+        assert_eq!(srv.closed(), Ok(Some(CloseFrame::new(1000, "done"))));
+    }
+    // A refusal goes through TLS too.
+    let r = blocking::connect_with(format!("wss://localhost:{port}/forbidden"), &opts);
+    assert!(matches!(r, Err(Error::HttpStatus { status: 403, .. })), "{r:?}");
+    srv.stop();
+}

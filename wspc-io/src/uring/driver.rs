@@ -3,6 +3,7 @@
 
 use super::bufring::BufRing;
 use super::engine::{Engine, Step, ENGINE_SIZE};
+use super::tls::{Tls, TlsConfig};
 use super::wheel::{Entry, Wheel, TICK};
 use super::{Conn, ConnId, Handler, Stop};
 use crate::http::{self, ServerStep};
@@ -95,6 +96,8 @@ pub(super) struct Slot {
     /// slot instead of a `VecDeque`'s four words; rarely allocated).
     #[allow(clippy::box_collection)]
     pub(super) queued: Option<Box<VecDeque<Message>>>,
+    /// The TLS connection of a `wss://` server's connection.
+    tls: Option<Box<Tls>>,
     fd: RawFd,
     pub(super) gen: u32,
     /// Tick of the armed wheel entry (0: none).
@@ -114,6 +117,7 @@ impl Slot {
             phase: Phase::Free,
             pending: Vec::new(),
             queued: None,
+            tls: None,
             fd: -1,
             gen: 0,
             armed: 0,
@@ -138,7 +142,7 @@ impl Slot {
 pub(super) const SLOT_SIZE: usize = size_of::<Slot>();
 // A slot is the engine's handle and the session around it (most of it) plus about 60
 // bytes of the driver's own: keep it that way.
-const _: () = assert!(SLOT_SIZE <= ENGINE_SIZE + 64);
+const _: () = assert!(SLOT_SIZE <= ENGINE_SIZE + 72);
 
 // ----- ring setup -----------------------------------------------------------------------
 
@@ -183,6 +187,9 @@ pub(super) struct Loop<'a, H: Handler> {
     spare: Vec<Vec<u8>>,
     handler: H,
     config: Config,
+    tls_config: Option<TlsConfig>,
+    /// Plaintext of one TLS receive.
+    plain: Vec<u8>,
     listener: TcpListener,
     accept_armed: bool,
     accept_retry: u32,
@@ -214,6 +221,7 @@ impl<'a, H: Handler> Loop<'a, H> {
     pub(super) fn new(
         listener: TcpListener,
         config: Config,
+        tls_config: Option<TlsConfig>,
         handler: H,
         stop: &'a Stop,
         wake_fd: RawFd,
@@ -239,6 +247,8 @@ impl<'a, H: Handler> Loop<'a, H> {
             close_ticks: ticks(config.close_timeout),
             handshake_ticks: ticks(config.handshake_timeout),
             config,
+            tls_config,
+            plain: Vec::new(),
             listener,
             accept_armed: false,
             accept_retry: 0,
@@ -457,6 +467,18 @@ impl<'a, H: Handler> Loop<'a, H> {
                 size_of::<libc::c_int>() as u32,
             )
         };
+        let tls = match &self.tls_config {
+            Some(cfg) => match Tls::new(cfg) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS connection refused");
+                    // SAFETY: a descriptor the kernel just gave us, closed once.
+                    unsafe { libc::close(fd) };
+                    return;
+                }
+            },
+            None => None,
+        };
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -468,6 +490,7 @@ impl<'a, H: Handler> Loop<'a, H> {
         let deadline = self.now + self.handshake_ticks;
         let s = &mut self.slots[idx as usize];
         s.phase = Phase::Handshake(Vec::new());
+        s.tls = tls;
         s.fd = fd;
         s.flags = 0;
         s.armed = 0;
@@ -496,7 +519,12 @@ impl<'a, H: Handler> Loop<'a, H> {
                 // SAFETY: the kernel filled these `n` bytes of buffer `b`, which stays ours
                 // (not given back to the kernel) until the `push` below; `input` copies
                 // what it keeps.
-                self.input(idx, unsafe { &*data });
+                let data = unsafe { &*data };
+                if self.slots[idx as usize].tls.is_some() {
+                    self.tls_input(idx, data);
+                } else {
+                    self.input(idx, data);
+                }
             }
             (0, _) => self.input_eof(idx),
             (n, _) if n == -libc::ENOBUFS || n == -libc::ECANCELED => {}
@@ -536,6 +564,37 @@ impl<'a, H: Handler> Loop<'a, H> {
             }
             // Refusing, or finishing: what the peer still sends is dropped.
             _ => {}
+        }
+    }
+
+    /// Received ciphertext: its plaintext goes on like a plain connection's bytes.
+    fn tls_input(&mut self, idx: u32, data: &[u8]) {
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        let gen = self.slots[idx as usize].gen;
+        let r = match &mut self.slots[idx as usize].tls {
+            Some(t) => t.receive(data, &mut plain),
+            None => Ok(false),
+        };
+        match r {
+            Ok(closed) => {
+                if !plain.is_empty() {
+                    self.input(idx, &plain);
+                }
+                if closed && self.live_slot(idx, gen) {
+                    self.input_eof(idx);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS failed");
+                self.fail(idx, e);
+            }
+        }
+        plain.clear();
+        self.plain = plain;
+        if self.live_slot(idx, gen) {
+            // Handshake records to answer, perhaps.
+            self.mark(idx);
         }
     }
 
@@ -692,6 +751,7 @@ impl<'a, H: Handler> Loop<'a, H> {
         s.fd = -1;
         s.phase = Phase::Free;
         s.queued = None;
+        s.tls = None;
         s.flags = 0;
         s.armed = 0;
         s.deadline = 0;
@@ -775,7 +835,73 @@ impl<'a, H: Handler> Loop<'a, H> {
 
     // ----- writes -----------------------------------------------------------------------
 
+    /// TLS: moves the session's bytes (or a refusal) through the TLS connection, then
+    /// writes the ciphertext.
+    fn submit_send_tls(&mut self, idx: u32) {
+        let Slot { tls, phase, flags, fd, gen, .. } = &mut self.slots[idx as usize];
+        let Some(t) = tls else { return };
+        if t.pending().is_empty() {
+            loop {
+                let n = match phase {
+                    Phase::Open(e) => match e.to_write() {
+                        Some([a, b]) => {
+                            let n = t.encrypt(a, b);
+                            if n > 0 {
+                                e.written(n);
+                            }
+                            n
+                        }
+                        None => 0,
+                    },
+                    Phase::Refusing(bytes, pos) => {
+                        let n = t.encrypt(&bytes[*pos..], &[]);
+                        *pos += n;
+                        n
+                    }
+                    _ => 0,
+                };
+                if n == 0 {
+                    break;
+                }
+            }
+            t.flush();
+            let done = match phase {
+                Phase::Open(e) => *flags & FINISHING != 0 && e.to_write().is_none(),
+                Phase::Refusing(bytes, pos) => *pos >= bytes.len(),
+                _ => false,
+            };
+            if done {
+                t.close_notify();
+            }
+        }
+        let p = t.pending();
+        if p.is_empty() {
+            return;
+        }
+        let e = opcode::Send::new(types::Fd(*fd), p.as_ptr(), p.len().min(1 << 30) as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(ud(KIND_SEND, idx, *gen, 0));
+        *flags |= SENDING;
+        self.push(e);
+    }
+
+    /// True when the connection has bytes to write (a TLS connection's records included).
+    fn wants_send(s: &Slot) -> bool {
+        if s.tls.as_ref().is_some_and(|t| t.has_output()) {
+            return true;
+        }
+        match &s.phase {
+            Phase::Open(e) => e.to_write().is_some(),
+            Phase::Refusing(bytes, pos) => *pos < bytes.len(),
+            _ => false,
+        }
+    }
+
     fn submit_send(&mut self, idx: u32) {
+        if self.slots[idx as usize].tls.is_some() {
+            return self.submit_send_tls(idx);
+        }
         let s = &self.slots[idx as usize];
         let (a, b): (&[u8], &[u8]) = match &s.phase {
             Phase::Open(sess) => match sess.to_write() {
@@ -818,13 +944,28 @@ impl<'a, H: Handler> Loop<'a, H> {
             return;
         }
         let res = if res == 0 { -libc::EPIPE } else { res };
+        let tls = match &mut s.tls {
+            Some(t) => {
+                t.sent(res.max(0) as usize);
+                Some(t.has_output())
+            }
+            None => None,
+        };
         match &mut s.phase {
+            Phase::Handshake(_) => {
+                if res < 0 {
+                    return self.finalize(idx, Error::ConnectionReset);
+                }
+                self.mark(idx);
+            }
             Phase::Refusing(bytes, pos) => {
                 if res < 0 {
                     return self.finalize(idx, Error::ConnectionReset);
                 }
-                *pos += res as usize;
-                if *pos >= bytes.len() {
+                if tls.is_none() {
+                    *pos += res as usize;
+                }
+                if *pos >= bytes.len() && tls != Some(true) {
                     // SAFETY: the connection's own socket.
                     unsafe { libc::shutdown(s.fd, libc::SHUT_WR) };
                     s.flags |= SHUT;
@@ -841,7 +982,9 @@ impl<'a, H: Handler> Loop<'a, H> {
                     self.report(idx, Err(e));
                     return self.finalize(idx, Error::ConnectionReset);
                 }
-                sess.written(res as usize);
+                if tls.is_none() {
+                    sess.written(res as usize);
+                }
                 if let Some(q) = &mut s.queued {
                     while sess.can_send() {
                         let Some(m) = q.pop_front() else { break };
@@ -972,15 +1115,21 @@ impl<'a, H: Handler> Loop<'a, H> {
             if s.flags & SENDING != 0 {
                 continue;
             }
+            let tls_notify = s.flags & FINISHING != 0 && s.tls.is_some();
+            let tls_out = s.tls.as_ref().is_some_and(|t| t.has_output());
             match &mut s.phase {
-                Phase::Free | Phase::Handshake(_) => {}
-                Phase::Refusing(bytes, pos) => {
-                    if *pos < bytes.len() {
+                Phase::Free => {}
+                Phase::Handshake(_) | Phase::Refusing(..) => {
+                    if Self::wants_send(s) {
                         self.submit_send(idx);
                     }
                 }
                 Phase::Open(sess) => {
-                    if sess.to_write().is_some() {
+                    // A TLS connection that is finishing sends close_notify first.
+                    if sess.to_write().is_some()
+                        || tls_out
+                        || (tls_notify && s.tls.as_mut().is_some_and(|t| t.close_notify()))
+                    {
                         self.submit_send(idx);
                     } else if s.flags & FINISHING != 0 {
                         if s.flags & SHUT == 0 {

@@ -1,8 +1,9 @@
 //! A server driver on io_uring (Linux, feature `uring`): completion I/O, a thread per core,
 //! event callbacks instead of a task per connection.
 //!
-//! It does not serve TLS (use [`crate::tokio::accept_tls_with`] for `wss://`), HTTP/2, or
-//! plain HTTP requests other than upgrades; it is a server only. Every protocol decision is
+//! It does not serve HTTP/2, nor plain HTTP requests other than upgrades (see
+//! [`Handler::on_http`]); it is a server only. `wss://` (feature `tls`, [`Server::tls`]):
+//! rustls driven from the ring, a boxed TLS connection per connection. Every protocol decision is
 //! the engine's, through the same session as the blocking and tokio APIs; the upgrade is the
 //! tokio server's (`check_request`, the [`Accept`]/[`Reject`] decision, the `101` answer),
 //! with the same [`Config`]: limits, permessage-deflate, keepalive, timeouts.
@@ -52,6 +53,7 @@
 mod bufring;
 mod driver;
 mod engine;
+mod tls;
 mod wheel;
 
 use crate::message::{CloseFrame, Message};
@@ -232,6 +234,8 @@ impl ShutdownHandle {
 pub struct Server {
     listeners: Vec<TcpListener>,
     config: Config,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls: Option<tls::TlsConfig>,
     local: SocketAddr,
     stop: Arc<Stop>,
 }
@@ -267,7 +271,7 @@ impl Server {
             wakers.push(unsafe { OwnedFd::from_raw_fd(fd) });
         }
         let stop = Arc::new(Stop { flag: AtomicBool::new(false), wakers, signals: None });
-        Ok(Server { listeners, config, local, stop })
+        Ok(Server { listeners, config, tls: None, local, stop })
     }
 
     /// Makes SIGINT and SIGTERM stop the server like [`ShutdownHandle::shutdown`]: blocks
@@ -296,6 +300,14 @@ impl Server {
         Ok(())
     }
 
+    /// Serves `wss://`: every connection starts with a TLS handshake (rustls, driven from
+    /// the ring), within the handshake timeout.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// The bound address (with the port chosen for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
@@ -320,12 +332,12 @@ impl Server {
         H: Handler,
         F: Fn() -> H + Sync,
     {
-        let Server { listeners, config, stop, .. } = self;
+        let Server { listeners, config, tls, stop, .. } = self;
         let stop = &*stop;
         let make = &make;
         let one = |i: usize, l: TcpListener| -> Result<()> {
-            let r =
-                driver::Loop::new(l, config.clone(), make(), stop, stop.wakers[i].as_raw_fd()).and_then(|lp| lp.run());
+            let r = driver::Loop::new(l, config.clone(), tls.clone(), make(), stop, stop.wakers[i].as_raw_fd())
+                .and_then(|lp| lp.run());
             if let Err(e) = &r {
                 tracing::warn!(error = %e, "io_uring server thread failed");
                 ShutdownHandle::shutdown_ref(stop);
