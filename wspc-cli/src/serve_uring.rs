@@ -3,8 +3,9 @@
 //! [`wspc_io::uring`]: one thread per CPU the process may run on, each with its own ring
 //! and `SO_REUSEPORT` listener, event callbacks instead of a task per connection.
 //!
-//! TLS (it offers HTTP/2 by ALPN, which this driver does not serve), `--broadcast`, `--exec` and `--to-tcp` stay on tokio. When the process may not use
-//! io_uring, [`run`] says so (the caller logs it once and serves on tokio).
+//! TLS (it offers HTTP/2 by ALPN, which this driver does not serve), `--broadcast`, `--exec`
+//! and `--to-tcp` stay on tokio. When the process may not use io_uring, [`run`] says so (the
+//! caller logs it once and serves on tokio).
 
 use crate::serve::{plain_answer, ServeArgs};
 use std::net::SocketAddr;
