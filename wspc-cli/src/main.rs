@@ -18,6 +18,8 @@ mod relay;
 mod rooms;
 mod serve;
 mod serve_h2;
+#[cfg(target_os = "linux")]
+mod serve_uring;
 mod stop;
 mod tcp_bridge;
 

@@ -124,6 +124,29 @@ pub struct ServeArgs {
     /// `--exec`, `--to-tcp` and their options.
     #[command(flatten)]
     pub relay: crate::relay::RelayArgs,
+    /// I/O driver: uring (io_uring, Linux; the default there for the echo mode, falling back to tokio when
+    /// io_uring is not allowed) or tokio. TLS, --broadcast, --exec and --to-tcp run on tokio.
+    #[arg(long, value_enum, default_value_t = Io::default())]
+    pub io: Io,
+}
+
+/// The I/O driver of `wspc serve`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// tokio's runtime (epoll): every mode.
+    Tokio,
+    /// io_uring (Linux): the echo mode.
+    Uring,
+}
+
+impl Default for Io {
+    fn default() -> Self {
+        if cfg!(target_os = "linux") {
+            Io::Uring
+        } else {
+            Io::Tokio
+        }
+    }
 }
 
 /// A size limit; `None` is unlimited.
@@ -174,6 +197,15 @@ pub(crate) struct Ctx {
 /// Runs `wspc serve`.
 pub fn run(args: ServeArgs) -> Result<ExitCode, BoxError> {
     init_tracing();
+    #[cfg(target_os = "linux")]
+    if args.io == Io::Uring && crate::serve_uring::supports(&args) {
+        use crate::serve_uring::NotRun;
+        let threads = args.threads.map_or_else(default_threads, usize::from);
+        match crate::serve_uring::run(&args, server_config(&args), threads) {
+            Ok(code) | Err(NotRun::Failed(code)) => return Ok(code),
+            Err(NotRun::Unavailable(e)) => warn!("io_uring cannot be used here ({e}): serving on tokio"),
+        }
+    }
     // This thread's loop runs the first listener, the signals and (with --redis) the
     // broker; the other listeners get a thread and a loop each.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -201,15 +233,21 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
-    let mut config = Config::default().max_message_size(args.max_message_size.0).max_frame_size(args.max_frame_size.0);
-    let deflate = !args.no_deflate;
-    if deflate {
-        // Compress every message (threshold 0), as wspc-io's echo servers do: Autobahn's
-        // fuzzing client mishandles short uncompressed text on a permessage-deflate connection.
-        let policy = wspc_io::DeflateConfig::policy(args.deflate_policy);
-        config = config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..policy }));
+/// The connection settings the arguments ask for.
+pub(crate) fn server_config(args: &ServeArgs) -> Config {
+    let config = Config::default().max_message_size(args.max_message_size.0).max_frame_size(args.max_frame_size.0);
+    if args.no_deflate {
+        return config;
     }
+    // Compress every message (threshold 0), as wspc-io's echo servers do: Autobahn's
+    // fuzzing client mishandles short uncompressed text on a permessage-deflate connection.
+    let policy = wspc_io::DeflateConfig::policy(args.deflate_policy);
+    config.deflate_config(Some(wspc_io::DeflateConfig { threshold: 0, ..policy }))
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, BoxError> {
+    let config = server_config(&args);
+    let deflate = !args.no_deflate;
     let relay = match crate::relay::Relay::from_args(&args.relay) {
         Ok(r) => r,
         Err(e) => {

@@ -23,6 +23,8 @@
 //!   [`Request`] (`http::Request<()>`) and rejects with any [`Reject`]
 //!   (`http::Response<String>`); [`http::client_request`]/[`http::client_response`] are the
 //!   client handshake for callers that do their own I/O.
+//! - [`uring`] (feature `uring`, Linux): a server driver on io_uring, a thread per core
+//!   with event callbacks ([`uring::Handler`]) instead of a task per connection.
 //! - [`tls`] (feature `tls`): rustls configurations; `wss://` URLs use the web PKI roots
 //!   unless [`ClientOptions::tls`] says otherwise.
 //!
@@ -86,6 +88,8 @@ mod session;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(all(feature = "uring", target_os = "linux"))]
+pub mod uring;
 
 pub use bytes::Bytes;
 pub use config::*;

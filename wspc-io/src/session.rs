@@ -564,6 +564,13 @@ impl Session {
         }
     }
 
+    /// Queues bytes to be written as they are, before any frame queued after them (the
+    /// `101` response of a driver that writes it through the session's own write buffer).
+    #[cfg_attr(not(all(feature = "uring", target_os = "linux")), allow(dead_code))]
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) {
+        out_ready(&mut self.out).extend_from_slice(bytes);
+    }
+
     /// The bytes to write next, in order.
     pub(crate) fn write_bufs(&self) -> [&[u8]; 2] {
         let a = &self.out[self.out_pos..];
