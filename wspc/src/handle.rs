@@ -4,7 +4,8 @@ use crate::action::{Action, ActionToken, Payload};
 use crate::config::{Config, Role};
 use crate::error::{Misuse, Result};
 use crate::handshake::{self, Header, OwnedHeader};
-use crate::recv::{DirectPayload, DirectStatus, ReceiveHalf, RecvLimits, QUEUE_RECV};
+use crate::proto::{Decoder, DirectPayload, DirectStatus, Encoder};
+use crate::recv::{ReceiveHalf, QUEUE_RECV};
 use crate::region::{split_regions, Shared};
 use crate::send::{SendBuffer, SendHalf, QUEUE_SEND};
 use crate::types::{ActionQueue, BufferType};
@@ -92,15 +93,7 @@ impl Handle {
         let recv_cap = config.receive_buffer_size as usize;
         let (rbuf, sbuf) = split_regions(recv_cap, config.send_buffer_size as usize, config.allocated);
         let send = SendHalf::new(shared.clone(), config.role, config.disable_masking, sbuf);
-        let limits = RecvLimits {
-            verify_utf8: !config.disable_utf8,
-            disable_masking: config.disable_masking,
-            max_message: config.max_message_size,
-            max_frame: config.max_frame_size,
-            max_fragments: config.max_fragments,
-            deliver_pings: config.deliver_pings,
-        };
-        let recv = ReceiveHalf::new(shared, config.role, limits, rbuf, recv_cap);
+        let recv = ReceiveHalf::new(shared, &config, rbuf, recv_cap);
         Self {
             role: config.role,
             config: Some(Box::new(config)),
@@ -370,8 +363,8 @@ impl Handle {
             self.cfg().receive_buffer_size as usize,
             self.cfg().max_message_size,
         );
-        self.send.deflate = Some(Box::new(c));
-        self.recv.inflate = Some(Box::new(dec));
+        self.send.enc.deflate = Some(Box::new(c));
+        self.recv.dec.inflate = Some(Box::new(dec));
         self.deflate = Some(p);
     }
 
@@ -522,6 +515,19 @@ impl Handle {
     pub fn split(mut self) -> Result<(SendHalf, ReceiveHalf)> {
         self.session()?;
         Ok((self.send, self.recv))
+    }
+
+    /// Rust-only: the protocol core of an open handle, for callers that do their own
+    /// buffering and I/O instead of using the action queues (see [`proto`](crate::proto)):
+    /// the encoder and decoder carry the role, masking, limits and the permessage-deflate
+    /// state the handshake negotiated. Refused before the handshake completed or once
+    /// anything was sent or received through the queues (their state would be lost).
+    pub fn into_codec(mut self) -> Result<(Encoder, Decoder)> {
+        self.session()?;
+        if self.send.is_pending() || self.recv.is_pending() || self.recv.buffered() != 0 || self.recv.in_frame() {
+            return Err(Misuse::WrongState("the action queues are in use").into());
+        }
+        Ok((self.send.enc, self.recv.dec))
     }
 
     /// The permessage-deflate parameters in force, if it was negotiated.

@@ -207,6 +207,7 @@ pub mod deflate;
 mod error;
 mod handle;
 pub mod handshake;
+pub mod proto;
 mod recv;
 mod region;
 mod send;
@@ -218,7 +219,8 @@ pub use config::*;
 pub use error::{Error, HandshakeError, Misuse, ProtocolError, Result};
 pub use handle::{get_action_all, ClientHandshakeResult, Handle};
 pub use handshake::{Header, OwnedHeader};
-pub use recv::{DirectPayload, DirectStatus, ReceiveHalf};
+pub use proto::{Decoder, DirectPayload, DirectStatus, Encoder};
+pub use recv::ReceiveHalf;
 pub use send::{SendBuffer, SendHalf};
 #[cfg(feature = "deflate")]
 pub use shared::SharedCompressor;

@@ -10,9 +10,10 @@
 //! stay exact. A connection that compresses with context takeover (or a client, whose
 //! frames are masked) sends the message through its own queue instead.
 
-use crate::codec::frame::{encode_header, OpCode, MAX_HEADER_LEN};
+use crate::codec::frame::OpCode;
 use crate::config::Role;
 use crate::error::{Misuse, Result};
+use crate::proto::{append_frame, Encoder, FrameHead};
 use crate::region::WIRE_SEND;
 use crate::send::SendHalf;
 
@@ -42,14 +43,15 @@ fn opcode(text: bool) -> OpCode {
     }
 }
 
+/// The header of an unmasked whole-message frame.
+fn head(text: bool, rsv1: bool) -> FrameHead {
+    FrameHead::unmasked(true, rsv1, opcode(text))
+}
+
 /// Appends the unmasked frame of a whole message (FIN, text or binary) to `out`: what a
 /// server without compression sends for it.
 pub fn encode_message(text: bool, payload: &[u8], out: &mut Vec<u8>) {
-    let mut hdr = [0u8; MAX_HEADER_LEN];
-    let h = encode_header(&mut hdr, true, false, opcode(text), None, payload.len() as u64);
-    out.reserve(h + payload.len());
-    out.extend_from_slice(&hdr[..h]);
-    out.extend_from_slice(payload);
+    append_frame(out, &head(text, false), payload);
 }
 
 /// A compressor for shared frames: each message is compressed on its own, as a connection
@@ -69,22 +71,17 @@ impl SharedCompressor {
     /// Appends the compressed (RSV1) unmasked frame of a whole message to `out`.
     pub fn encode(&mut self, text: bool, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.0.compress(payload, true, true)?;
-        let body = self.0.output();
-        let mut hdr = [0u8; MAX_HEADER_LEN];
-        let h = encode_header(&mut hdr, true, true, opcode(text), None, body.len() as u64);
-        out.reserve(h + body.len());
-        out.extend_from_slice(&hdr[..h]);
-        out.extend_from_slice(body);
+        append_frame(out, &head(text, true), self.0.output());
         self.0.release_output();
         Ok(())
     }
 }
 
-impl SendHalf {
-    /// Which shared frame of a whole message of `len` payload bytes this connection can
-    /// write in place of encoding it (see the module docs).
+impl Encoder {
+    /// Which shared frame of a whole message of `len` payload bytes this encoder can write
+    /// in place of encoding it (see the module docs).
     pub fn shared_encoding(&self, len: usize) -> SharedEncoding {
-        if self.role != Role::Server {
+        if self.is_client() {
             return SharedEncoding::Own;
         }
         #[cfg(feature = "deflate")]
@@ -97,6 +94,14 @@ impl SendHalf {
         }
         let _ = len;
         SharedEncoding::Plain
+    }
+}
+
+impl SendHalf {
+    /// Which shared frame of a whole message of `len` payload bytes this connection can
+    /// write in place of encoding it (see the module docs and [`Encoder::shared_encoding`]).
+    pub fn shared_encoding(&self, len: usize) -> SharedEncoding {
+        self.enc.shared_encoding(len)
     }
 
     /// Starts writing a shared frame (of a whole text or binary message, encoded as
@@ -111,10 +116,10 @@ impl SendHalf {
         if self.role != Role::Server {
             return Err(Misuse::WrongState("shared frames are unmasked: servers only").into());
         }
-        if self.message.is_some() {
+        if self.enc.in_message() {
             return Err(Misuse::WrongState("a fragmented message is in progress").into());
         }
-        if self.close_sent {
+        if self.enc.is_close_sent() {
             return Err(Misuse::WrongState("a close was already sent").into());
         }
         Ok(self.shared.try_acquire_wire(WIRE_SEND))
