@@ -3,10 +3,10 @@
 //! no larger than the receive buffer (or copies them into the caller's buffer).
 
 use crate::action::{Action, ActionToken};
-use crate::codec::frame::{parse_header, OpCode};
+use crate::codec::frame::OpCode;
 use crate::error::{Misuse, ProtocolError, Result};
 use crate::proto::MAX_CONTROL_FRAME;
-use crate::proto::{write_control, Decoded, Decoder, DirectPayload, DirectStatus, Event, Masker, Source};
+use crate::proto::{write_control, Decoded, Decoder, Event, Masker, Source};
 use crate::region::{Region, Shared, WIRE_RECV};
 use crate::types::BufferType;
 use std::sync::Arc;
@@ -23,23 +23,9 @@ enum Lent {
 
 #[derive(Clone, Copy)]
 enum InFlight {
-    Read {
-        at: usize,
-        len: usize,
-    },
-    /// A read into the buffer's free space without a queued receive ([`ReceiveHalf::read_space`]).
-    Fill {
-        at: usize,
-        len: usize,
-    },
-    Pong {
-        len: usize,
-    },
-    Deliver {
-        consume: usize,
-        close: bool,
-        last: bool,
-    },
+    Read { at: usize, len: usize },
+    Pong { len: usize },
+    Deliver { consume: usize, close: bool, last: bool },
 }
 
 /// One chunk ready to hand out.
@@ -87,8 +73,6 @@ pub struct ReceiveHalf {
     op: Option<Pending>,
     in_flight: Option<InFlight>,
     cancel: bool,
-    /// The decoder's error was returned to the caller (from then on receives are refused).
-    error_reported: bool,
     close_received: bool,
     /// `Config::deliver_pings`.
     deliver_pings: bool,
@@ -115,7 +99,6 @@ impl ReceiveHalf {
             op: None,
             in_flight: None,
             cancel: false,
-            error_reported: false,
             close_received: false,
             deliver_pings: config.deliver_pings,
             ping_due: None,
@@ -198,54 +181,6 @@ impl ReceiveHalf {
         self.end - self.start
     }
 
-    /// Rust-only: whether the rest of the current frame's payload can be read by the
-    /// caller into its own memory instead of through the receive buffer (see
-    /// [`complete_direct`](Self::complete_direct)). `Some` while an uncompressed data
-    /// frame's payload is incomplete and nothing of it is buffered, with no action in
-    /// flight except a `ReceiveFromNetwork` (no chunk lent out, no automatic pong waiting,
-    /// no cancellation or failure); otherwise continue with
-    /// [`get_action`](Self::get_action). A `ReceiveFromNetwork` handed out may stay
-    /// outstanding during direct reads: complete it later with the bytes that follow (the
-    /// next frame). A text chunk that ended inside a code point keeps those bytes
-    /// buffered, so direct reading resumes after the next chunk.
-    pub fn direct_payload(&self) -> Option<DirectPayload> {
-        if matches!(self.in_flight, Some(InFlight::Pong { .. } | InFlight::Deliver { .. }))
-            || self.shared.pong_waiting()
-            || self.cancel
-            || self.close_received
-            || self.start != self.end
-            || self.shared.is_aborted()
-        {
-            return None;
-        }
-        self.dec.direct_offer()
-    }
-
-    /// Rust-only: true while a frame is partly received (its header parsed, its payload
-    /// not all handed out). Between frames a reader expecting a large frame can read just
-    /// its header, then the payload directly.
-    pub fn in_frame(&self) -> bool {
-        self.dec.in_frame()
-    }
-
-    /// Rust-only: takes the next `bytes.len()` payload bytes of the current frame, which the
-    /// caller read from the network into `bytes` while
-    /// [`direct_payload`](Self::direct_payload) allowed it (at most its `remaining`).
-    /// They are unmasked in place and, for text, validated as part of the message (which
-    /// may mix chunks handed out by `get_action` with direct parts): see
-    /// [`Decoder::direct`]. A protocol error fails the receive side as `get_action`
-    /// would (later calls of `get_action` return it).
-    pub fn complete_direct(&mut self, bytes: &mut [u8]) -> Result<DirectStatus> {
-        if self.direct_payload().is_none() {
-            return Err(Misuse::WrongState("no frame payload can be read directly now").into());
-        }
-        let r = self.dec.direct(bytes);
-        if matches!(r, Err(crate::Error::Protocol(_))) {
-            self.error_reported = true;
-        }
-        r
-    }
-
     /// Queues one receive (`WebSocketReceive` with a NULL buffer): the result is lent from
     /// the engine's receive buffer.
     pub fn receive(&mut self, context: usize) -> Result<()> {
@@ -275,7 +210,7 @@ impl ReceiveHalf {
         if self.close_received {
             return Err(Misuse::WrongState("a close was already received").into());
         }
-        if self.error_reported {
+        if self.dec.error().is_some() {
             return Err(Misuse::WrongState("the receive side failed with a protocol error").into());
         }
         self.op = Some(Pending { context, target });
@@ -312,7 +247,6 @@ impl ReceiveHalf {
             return Ok(self.hand_out(self.cancelled_delivery()));
         }
         if let Some(e) = self.dec.error() {
-            self.error_reported = true;
             return Err(e.into());
         }
         if self.op.is_none() {
@@ -357,7 +291,6 @@ impl ReceiveHalf {
                 match self.dec.decode_at_most(self.buf.slice_mut(at, self.end - at), max_chunk) {
                     Ok(d) => d,
                     Err(e) => {
-                        self.error_reported = true;
                         return Err(e.into());
                     }
                 };
@@ -412,7 +345,6 @@ impl ReceiveHalf {
         if self.end == self.cap {
             // Cannot happen: every unit that must be whole in the buffer (a header, a
             // control frame) is smaller than the minimum buffer.
-            self.error_reported = true;
             return Err(self.dec.fail(ProtocolError::ControlFrameTooLong).into());
         }
         let (at, len) = (self.end, self.cap - self.end);
@@ -474,9 +406,6 @@ impl ReceiveHalf {
         if token.queue != QUEUE_RECV || token.seq != self.seq {
             return;
         }
-        if matches!(self.in_flight, Some(InFlight::Fill { .. })) {
-            return; // not a token's action: only `commit_read` ends it
-        }
         let Some(f) = self.in_flight.take() else { return };
         match f {
             InFlight::Read { at, len } => {
@@ -487,7 +416,6 @@ impl ReceiveHalf {
                     self.end += bytes.min(len);
                 }
             }
-            InFlight::Fill { .. } => unreachable!("returned above"),
             InFlight::Pong { len } => {
                 self.shared.release_wire(WIRE_RECV);
                 // 0 drops the pong cleanly (nothing was written); a partial write cuts it.
@@ -513,88 +441,6 @@ impl ReceiveHalf {
     /// `Config::disable_utf8_verification`).
     pub fn verifies_utf8(&self) -> bool {
         self.dec.verifies_utf8()
-    }
-
-    /// Nothing queued, outstanding or waiting, and the side still open: what the Rust-only
-    /// shortcuts (`receive_now`, `read_space`) need before they touch the buffer.
-    fn shortcut_ready(&self) -> bool {
-        self.op.is_none()
-            && self.in_flight.is_none()
-            && self.ping_due.is_none()
-            && !self.shared.pong_waiting()
-            && self.dec.error().is_none()
-            && !self.close_received
-            && !self.shared.is_aborted()
-    }
-
-    /// A Rust-only shortcut for callers that assemble whole messages: when no receive is
-    /// queued and the buffer already holds one complete, unfragmented, uncompressed text or
-    /// binary message, appends its payload (unmasked and, for text, validated) to `out`,
-    /// consumes the frame and returns the message's type (`Utf8Message` or
-    /// `BinaryMessage`). What arrives is exactly what `receive` and its actions would have
-    /// delivered for that frame.
-    ///
-    /// Returns `None`, having changed nothing, in every other case: nothing or only part of
-    /// a frame buffered, a control frame, a fragment, a compressed message, a receive
-    /// already queued, and any frame that breaks the protocol or a limit (the normal path
-    /// then reports it with its close code). `out` is left as it was then.
-    pub fn receive_now(&mut self, out: &mut Vec<u8>) -> Option<BufferType> {
-        if self.start == self.end || !self.shortcut_ready() || self.dec.message_text().is_some() {
-            return None;
-        }
-        // Only a whole final text or binary frame, which the decoder hands out in one chunk
-        // (or refuses: then the queued path reports its error).
-        let h = parse_header(self.buf.slice(self.start, self.end - self.start), false).ok()??;
-        if !matches!(h.opcode, OpCode::Text | OpCode::Binary)
-            || !h.fin
-            || h.rsv1
-            || h.header_len as u64 + h.len > (self.end - self.start) as u64
-        {
-            return None;
-        }
-        let at = self.start;
-        let Ok(Decoded { consumed, event: Event::Data(c) }) = self.dec.decode(self.buf.slice_mut(at, self.end - at))
-        else {
-            return None;
-        };
-        debug_assert!(c.last && c.source == Source::Input);
-        out.extend_from_slice(self.buf.slice(at + c.start, c.len));
-        self.start += consumed;
-        Some(BufferType::data(c.text, true))
-    }
-
-    /// A Rust-only shortcut for callers that read from the transport themselves before
-    /// queuing a receive (with [`receive_now`](Self::receive_now) taking what arrives): the
-    /// whole receive buffer, when it holds nothing (it is attached if it was released).
-    /// Read into it, then call
-    /// [`commit_read`](Self::commit_read) with the count (0 when nothing was read, which is
-    /// not an end of stream here: the caller handles that). Until then no action is handed
-    /// out and no other read can start.
-    ///
-    /// `None` while bytes are buffered (they may hold a whole frame, such as a ping, that
-    /// must be handed out before waiting for more: take them with `receive_now` or the queued
-    /// path), while a receive is queued, an action is outstanding or an automatic pong waits,
-    /// and after a close, an error or an abort.
-    pub fn read_space(&mut self) -> Option<&mut [u8]> {
-        if self.start != self.end || !self.shortcut_ready() {
-            return None;
-        }
-        self.buf.ensure();
-        self.start = 0;
-        self.end = 0;
-        let (at, len) = (0, self.cap);
-        self.in_flight = Some(InFlight::Fill { at, len });
-        Some(self.buf.slice_mut(at, len))
-    }
-
-    /// `n` bytes were read into the space [`read_space`](Self::read_space) gave (more than
-    /// it gave are not counted). Does nothing when no such read is open.
-    pub fn commit_read(&mut self, n: usize) {
-        if let Some(InFlight::Fill { at, len }) = self.in_flight {
-            debug_assert_eq!(at, self.end);
-            self.in_flight = None;
-            self.end += n.min(len);
-        }
     }
 
     /// Takes the owed pong, if the send half has not, and writes its frame after the

@@ -141,30 +141,6 @@ impl SendHalf {
         Ok(())
     }
 
-    /// A Rust-only shortcut for callers that gather frames into their own write buffer:
-    /// encodes one data frame, ping or unsolicited pong with `payload` and appends the
-    /// whole frame to `out` at once. The frame is exactly what [`send`](Self::send)
-    /// followed by its `SendToNetwork` actions would produce (same header, masking,
-    /// compression and message state), without a queued operation, token or completion:
-    /// the send is complete when this returns `Ok(true)`.
-    ///
-    /// Returns `Ok(false)`, having changed nothing, while the receive half is writing an
-    /// automatic pong (the caller must write what it has gathered first, or queue the frame
-    /// with `send`). Refuses what `send` refuses, and closes (use `send` for a close): a
-    /// send already pending is [`Misuse::AlreadyPending`].
-    pub fn send_now(&mut self, ty: BufferType, payload: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        self.check_idle()?;
-        if ty == BufferType::Close {
-            return Err(Misuse::InvalidArgument("send_now does not send a close").into());
-        }
-        if !self.shared.try_acquire_wire(WIRE_SEND) {
-            return Ok(false);
-        }
-        let r = self.enc.encode(ty, payload, out);
-        self.shared.release_wire(WIRE_SEND);
-        r.map(|()| true)
-    }
-
     fn next_token(&mut self) -> ActionToken {
         self.seq = self.seq.wrapping_add(1);
         ActionToken { queue: QUEUE_SEND, seq: self.seq }

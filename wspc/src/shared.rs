@@ -147,15 +147,15 @@ mod tests {
     }
 
     #[test]
-    fn the_plain_shared_frame_is_what_send_now_writes() {
-        let mut h = open(Config::server());
+    fn the_plain_shared_frame_is_what_the_encoder_writes() {
+        let (mut e, _) = open(Config::server()).into_codec().unwrap();
         for len in [0usize, 5, 125, 126, 70_000] {
             let payload = vec![b'x'; len];
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            assert!(h.send_now(BufferType::Utf8Message, &payload, &mut a).unwrap());
+            e.encode(BufferType::Utf8Message, &payload, &mut a).unwrap();
             encode_message(true, &payload, &mut b);
             assert_eq!(a, b, "len {len}");
-            assert_eq!(h.send_half().shared_encoding(len), SharedEncoding::Plain);
+            assert_eq!(e.shared_encoding(len), SharedEncoding::Plain);
         }
     }
 
@@ -164,7 +164,7 @@ mod tests {
         let mut h = open(Config::server());
         assert!(h.send_half().begin_shared().unwrap());
         h.send_half().end_shared(true);
-        assert!(h.send_now(BufferType::Utf8Fragment, b"a", &mut Vec::new()).unwrap());
+        h.send_half().enc.encode(BufferType::Utf8Fragment, b"a", &mut Vec::new()).unwrap();
         assert!(h.send_half().begin_shared().is_err(), "inside a fragmented message");
         let mut c = Handle::client(Config::client()).unwrap();
         c.open_without_handshake().unwrap();
@@ -197,18 +197,18 @@ mod tests {
     #[test]
     fn the_compressed_shared_frame_is_what_a_resetting_connection_writes() {
         let payload = b"the same message, compressed once for every subscriber ".repeat(20);
-        let mut h = deflating(true);
-        let enc = h.send_half().shared_encoding(payload.len());
+        let (mut h, _) = deflating(true).into_codec().unwrap();
+        let enc = h.shared_encoding(payload.len());
         let SharedEncoding::Deflate { window_bits, level } = enc else { panic!("{enc:?}") };
         let mut c = SharedCompressor::new(window_bits, level);
         for _ in 0..3 {
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            assert!(h.send_now(BufferType::Utf8Message, &payload, &mut a).unwrap());
+            h.encode(BufferType::Utf8Message, &payload, &mut a).unwrap();
             c.encode(true, &payload, &mut b).unwrap();
             assert_eq!(a, b);
             assert!(b.len() < payload.len() / 4);
         }
-        assert_eq!(h.send_half().shared_encoding(15), SharedEncoding::Plain, "under the threshold");
+        assert_eq!(h.shared_encoding(15), SharedEncoding::Plain, "under the threshold");
         assert_eq!(deflating(false).send_half().shared_encoding(payload.len()), SharedEncoding::Own);
     }
 }
