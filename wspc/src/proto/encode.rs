@@ -48,6 +48,7 @@ impl FrameHead {
 
     /// Writes the frame's header for a body of `body_len` bytes (and the close status, masked)
     /// into `out` (at least [`MAX_HEADER_LEN`] + 2 bytes); returns its length.
+    #[inline]
     pub fn write_header(&self, body_len: usize, out: &mut [u8]) -> usize {
         let len = (self.prefix() + body_len) as u64;
         let mut p = encode_header(out, self.fin, self.rsv1, self.opcode, self.mask, len);
@@ -60,6 +61,7 @@ impl FrameHead {
 
     /// Masks `body` bytes that start `at` bytes into the body, in place (nothing for an
     /// unmasked frame).
+    #[inline]
     pub fn mask_body(&self, body: &mut [u8], at: usize) {
         if let Some(k) = self.mask {
             apply_mask(body, k, self.prefix() + at);
@@ -122,6 +124,7 @@ pub(crate) fn control_frame_len(len: usize, masked: bool) -> usize {
 }
 
 /// Appends a whole frame of `head` to `out`: header, then `body` masked with its key.
+#[inline]
 pub fn append_frame(out: &mut Vec<u8>, head: &FrameHead, body: &[u8]) {
     let mut hdr = [0u8; MAX_HEADER_LEN + 2];
     let h = head.write_header(body.len(), &mut hdr);
@@ -193,6 +196,7 @@ impl Encoder {
     /// moves the message and close state on, compresses a data payload when deflate
     /// applies, and draws a mask key. Then write [`FrameHead::write_header`] and the
     /// [`body`](Self::body), and call [`end`](Self::end) once the body was used.
+    #[inline]
     pub fn begin(&mut self, ty: BufferType, close_status: Option<u16>, payload: &[u8]) -> Result<FrameHead> {
         let opcode = match ty {
             BufferType::Close => {
@@ -263,6 +267,7 @@ impl Encoder {
 
     /// The bytes that follow the header (and close status) of `head`'s frame: the
     /// compressor's output or `payload`, unmasked.
+    #[inline]
     pub fn body<'a>(&'a self, head: &FrameHead, payload: &'a [u8]) -> &'a [u8] {
         #[cfg(feature = "deflate")]
         if head.compressed {
@@ -273,6 +278,7 @@ impl Encoder {
     }
 
     /// The body was written (or copied): the compressor's output buffer is released.
+    #[inline]
     pub fn end(&mut self) {
         #[cfg(feature = "deflate")]
         if let Some(d) = self.deflate.as_mut() {
@@ -292,6 +298,7 @@ impl Encoder {
 
     /// Appends one whole frame to `out`: [`begin`](Self::begin), header, masked body,
     /// [`end`](Self::end).
+    #[inline]
     pub fn encode(&mut self, ty: BufferType, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let head = self.begin(ty, None, payload)?;
         append_frame(out, &head, self.body(&head, payload));

@@ -25,8 +25,16 @@ fn decode_all(dec: &mut Decoder, wire: &[u8], cuts: &[usize], direct: bool) -> V
     let mut msg: Vec<u8> = Vec::new();
     let mut cut = cuts.iter().copied().cycle();
     let mut next_len = || cut.next().unwrap_or(usize::MAX).max(1);
+    let mut appended = Vec::new();
     loop {
-        let d = match dec.decode(&mut buf) {
+        // With `direct`, whole messages are also taken through the appending fast path.
+        let d = if direct && msg.is_empty() {
+            appended.clear();
+            dec.decode_append(&mut buf, &mut appended)
+        } else {
+            dec.decode(&mut buf)
+        };
+        let d = match d {
             Ok(d) => d,
             Err(e) => {
                 // Sticky.
@@ -61,6 +69,10 @@ fn decode_all(dec: &mut Decoder, wire: &[u8], cuts: &[usize], direct: bool) -> V
                     continue;
                 }
                 more = true;
+            }
+            Event::Data(c) if c.source == Source::Appended => {
+                assert!(c.last);
+                out.push(Out::Msg(c.text, appended[c.start..c.start + c.len].to_vec()));
             }
             Event::Data(c) => {
                 msg.extend_from_slice(dec.chunk(&buf, &c));
