@@ -5,6 +5,9 @@
 //! It works on whatever buffer the caller reads into, never copying payload: masked bytes
 //! are unmasked in place, and a chunk is a range of the caller's input (or of the
 //! inflater's output).
+//!
+//! (A little over 600 lines on purpose: the event types and the one state machine that
+//! produces them are read together; a third of the file is their documentation.)
 
 use crate::codec::frame::{parse_header, FrameHeader, OpCode};
 use crate::codec::mask::{apply_mask, extend_masked};
