@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 
-SERVERS = ["wspc tokio", "wspc blocking", "wspc serve", "tokio-tungstenite", "fastwebsockets", "tokio-websockets", "uWebSockets",
+SERVERS = ["wspc tokio", "wspc io_uring", "wspc blocking", "wspc serve", "tokio-tungstenite", "fastwebsockets", "tokio-websockets", "uWebSockets",
            "sockudo-ws", "sockudo-ws io_uring", "raw TCP reflector"]
 WS_OTHERS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets", "uWebSockets", "sockudo-ws", "sockudo-ws io_uring"]
 DESCRIPTIONS = {
     "wspc tokio": "`wspc-io` example `echo_server` (tokio), as built by `cargo build --release -p wspc-io --examples`",
     "wspc blocking": "`wspc-io` example `echo_server_blocking` (std threads)",
-    "wspc serve": "the command-line tool, `wspc serve ADDR` (echo mode, defaults), through `benches/wspc-serve.sh`",
+    "wspc io_uring": "`wspc-io` example `echo_server_uring` (the io_uring driver, feature `uring`, one thread)",
+    "wspc serve": "the command-line tool, `wspc serve ADDR` (echo mode, defaults: the io_uring driver on Linux, one thread per CPU it may run on, so one here), through `benches/wspc-serve.sh`",
     "tokio-tungstenite": "`benches/src/bin/echo_tungstenite.rs`: `accept_async_with_config`, read half forwarded to the write half (the crate's echo example)",
     "fastwebsockets": "`benches/src/bin/echo_fastwebsockets.rs`: `WebSocket::after_handshake` + `FragmentCollector`, `read_frame`/`write_frame` (the crate's example settings)",
     "tokio-websockets": "`benches/src/bin/echo_tokio_websockets.rs`: `ServerBuilder::accept`, `next`/`send` loop (the crate's README)",
@@ -393,59 +394,79 @@ def main():
         L.append("Not measured in this run.")
     L.append("")
 
-    if rows and "wspc tokio" in servers:
-        L.append("## Targets for wspc tokio")
-        L.append("")
-        L.append("Ratios of wspc tokio's messages/s. Targets: ≥ 1.0× the best other WebSocket server in every "
-                 "cell; in the pipelined small cells (20 B and 1 KiB ×16) ≥ 5× fastwebsockets and "
-                 "tokio-websockets and ≥ 0.9× the raw TCP reflector; ≤ 1 KiB RSS per idle connection. "
-                 "Last column: wspc tokio's server CPU per message over the lowest of the other WebSocket "
-                 "servers (target ≤ 1.0× in the cells where the load generator's busiest thread is "
-                 "saturated, ≥ 90%, for every server; elsewhere shown for information).")
-        L.append("")
-        L.append("| cell | vs best other | vs fastwebsockets | vs tokio-websockets | vs uWebSockets | vs best sockudo-ws | vs raw reflector | CPU/msg vs lowest other |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for me in [d for d in ("wspc tokio", "wspc io_uring") if rows and d in servers]:
+            L.append(f"## Targets for {me}")
+            L.append("")
+            L.append(f"Ratios of {me}'s messages/s. Targets: ≥ 1.0× the best other WebSocket server in every "
+                     "cell; in the pipelined small cells (20 B and 1 KiB ×16) ≥ 5× fastwebsockets and "
+                     "tokio-websockets and ≥ 0.9× the raw TCP reflector; ≤ 1 KiB RSS per idle connection (≤ 512 B for the io_uring driver). "
+                     f"Last column: {me}'s server CPU per message over the lowest of the other WebSocket "
+                     "servers (target ≤ 1.0× in the cells where the load generator's busiest thread is "
+                     "saturated, ≥ 90%, for every server; elsewhere shown for information).")
+            L.append("")
+            L.append("| cell | vs best other | vs fastwebsockets | vs tokio-websockets | vs uWebSockets | vs best sockudo-ws | vs raw reflector | CPU/msg vs lowest other |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
 
-        def mark(v, target):
-            if v is None:
-                return "—"
-            if target is None:
-                return f"{v:.2f}×"
-            return f"{v:.2f}× {'✅' if v >= target else '❌'}"
+            def mark(v, target):
+                if v is None:
+                    return "—"
+                if target is None:
+                    return f"{v:.2f}×"
+                return f"{v:.2f}× {'✅' if v >= target else '❌'}"
 
+            for c in cells:
+                w = rate(me, c)
+                others = [rate(s, c) for s in WS_OTHERS if get(s, c)]
+                bo = max(others) if others else 0
+                ratio = lambda x: (w / x) if x else None  # noqa: E731
+                small_pipe = c[0] <= 1024 and c[1] > 1
+                def cpu(s):
+                    r = get(s, c)
+                    return (r.get("server") or {}).get("cpu_us_per_msg") if r and r["errors"] == 0 else None
+
+                def gen_saturated(s):
+                    r = get(s, c)
+                    return bool(r) and r["generator"]["busiest_thread"] >= 0.9
+
+                other_cpu = [cpu(s) for s in WS_OTHERS if cpu(s)]
+                cpu_cell = "—"
+                if cpu(me) and other_cpu:
+                    cr = cpu(me) / min(other_cpu)
+                    if all(gen_saturated(s) for s in [me] + WS_OTHERS if get(s, c)):
+                        cpu_cell = f"{cr:.2f}× {'✅' if cr <= 1.0 else '❌'}"
+                    else:
+                        cpu_cell = f"{cr:.2f}×"
+                L.append(f"| {cell_name(c)} | {mark(ratio(bo), 1.0)} | "
+                         f"{mark(ratio(rate('fastwebsockets', c)), 5.0 if small_pipe else None)} | "
+                         f"{mark(ratio(rate('tokio-websockets', c)), 5.0 if small_pipe else None)} | "
+                         f"{mark(ratio(rate('uWebSockets', c)), 1.0)} | "
+                         f"{mark(ratio(max(rate('sockudo-ws', c) or 0, rate('sockudo-ws io_uring', c) or 0)), 1.0)} | "
+                         f"{mark(ratio(rate('raw TCP reflector', c)), 0.9 if small_pipe else None)} | {cpu_cell} |")
+            for r in idle:
+                if r["server_name"] == me and r["connections"]:
+                    per = (r["rss_after_kib"] - r["rss_before_kib"]) * 1024 / r["connections"]
+                    L.append("")
+                    limit = 512 if me == "wspc io_uring" else 1024
+                    L.append(f"Idle: {per:,.0f} B per connection {'✅' if per <= limit else '❌'} (target ≤ {limit:,} B).")
+            L.append("")
+
+    if rows and "wspc serve" in servers and "wspc io_uring" in servers:
+        L.append("## wspc serve over the library's example")
+        L.append("")
+        L.append("`wspc serve` (echo mode, on the io_uring driver) against `echo_server_uring`: messages/s and server "
+                 "CPU per message of the command-line tool over the example's (target: within 3 %, messages/s "
+                 "≥ 0.97× and CPU ≤ 1.03×; compare with the spread table).")
+        L.append("")
+        L.append("| cell | messages/s | server CPU per message |")
+        L.append("|---|---:|---:|")
         for c in cells:
-            w = rate("wspc tokio", c)
-            others = [rate(s, c) for s in WS_OTHERS if get(s, c)]
-            bo = max(others) if others else 0
-            ratio = lambda x: (w / x) if x else None  # noqa: E731
-            small_pipe = c[0] <= 1024 and c[1] > 1
-            def cpu(s):
-                r = get(s, c)
-                return (r.get("server") or {}).get("cpu_us_per_msg") if r and r["errors"] == 0 else None
-
-            def gen_saturated(s):
-                r = get(s, c)
-                return bool(r) and r["generator"]["busiest_thread"] >= 0.9
-
-            other_cpu = [cpu(s) for s in WS_OTHERS if cpu(s)]
-            cpu_cell = "—"
-            if cpu("wspc tokio") and other_cpu:
-                cr = cpu("wspc tokio") / min(other_cpu)
-                if all(gen_saturated(s) for s in ["wspc tokio"] + WS_OTHERS if get(s, c)):
-                    cpu_cell = f"{cr:.2f}× {'✅' if cr <= 1.0 else '❌'}"
-                else:
-                    cpu_cell = f"{cr:.2f}×"
-            L.append(f"| {cell_name(c)} | {mark(ratio(bo), 1.0)} | "
-                     f"{mark(ratio(rate('fastwebsockets', c)), 5.0 if small_pipe else None)} | "
-                     f"{mark(ratio(rate('tokio-websockets', c)), 5.0 if small_pipe else None)} | "
-                     f"{mark(ratio(rate('uWebSockets', c)), 1.0)} | "
-                     f"{mark(ratio(max(rate('sockudo-ws', c) or 0, rate('sockudo-ws io_uring', c) or 0)), 1.0)} | "
-                     f"{mark(ratio(rate('raw TCP reflector', c)), 0.9 if small_pipe else None)} | {cpu_cell} |")
-        for r in idle:
-            if r["server_name"] == "wspc tokio" and r["connections"]:
-                per = (r["rss_after_kib"] - r["rss_before_kib"]) * 1024 / r["connections"]
-                L.append("")
-                L.append(f"Idle: {per / 1024:.2f} KiB per connection {'✅' if per <= 1024 else '❌'} (target ≤ 1 KiB).")
+            rs, re = get("wspc serve", c), get("wspc io_uring", c)
+            if not rs or not re:
+                continue
+            mr = rate("wspc serve", c) / rate("wspc io_uring", c) if rate("wspc io_uring", c) else None
+            cs, ce = (rs.get("server") or {}).get("cpu_us_per_msg"), (re.get("server") or {}).get("cpu_us_per_msg")
+            cr = cs / ce if cs and ce else None
+            L.append(f"| {cell_name(c)} | {'—' if mr is None else f'{mr:.2f}×'} | {'—' if cr is None else f'{cr:.2f}×'} |")
         L.append("")
 
     codec = read_criterion(a.criterion) if a.criterion else {}

@@ -73,7 +73,7 @@ IO_NOTE=""
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
     log "building wspc-cli, wspc-io examples (main workspace) and benches/ (own workspace), release"
     cargo build --release -q -p wspc-cli
-    if ! cargo build --release -q -p wspc-io --examples 2>/tmp/wspc-io-build.err; then
+    if ! cargo build --release -q -p wspc-io --examples --features uring 2>/tmp/wspc-io-build.err; then
         IO_NOTE="wspc-io examples failed to build: $(head -c 300 /tmp/wspc-io-build.err | tr '\n' ' ')"
         log "$IO_NOTE"
     fi
@@ -97,6 +97,7 @@ NOTES="$RESULTS/notes.txt"
 SERVERS=(
     "wspc tokio|$ROOT/target/release/examples/echo_server|ws"
     "wspc blocking|$ROOT/target/release/examples/echo_server_blocking|ws"
+    "wspc io_uring|$ROOT/target/release/examples/echo_server_uring|ws"
     "wspc serve|$ROOT/benches/wspc-serve.sh|ws"
     "tokio-tungstenite|$BB/echo_tungstenite|ws"
     "fastwebsockets|$BB/echo_fastwebsockets|ws"

@@ -1,14 +1,14 @@
-//! The Rust-only receive shortcuts against the queued path, on arbitrary bytes: one handle
-//! takes everything through `receive` and its actions; a second takes the same bytes
-//! through `read_space`/`commit_read` (reads before a receive is queued), `receive_now`
-//! (whole buffered messages) and `direct_payload`/`complete_direct` (payloads read into
-//! caller memory, also while a `ReceiveFromNetwork` is outstanding), falling back to the
-//! queued path whenever they decline. Both must deliver the same messages, control frames,
-//! close and error, in the same order. Read sizes, direct read sizes, the receive buffer
-//! size, role and limits come from the input.
+//! The Windows action queue against the decoder driven directly, on arbitrary bytes: one
+//! handle takes everything through `receive` and its actions (chunks lent from its receive
+//! buffer); the decoder of a second, identically configured handle (`Handle::into_codec`)
+//! takes the same bytes from a buffer of the same size, reading part of each large payload
+//! straight into the message (`Decoder::direct`). Both must deliver the same messages,
+//! pongs, close and error (with its close code), in the same order. Read sizes, direct read
+//! sizes, the buffer size, role and limits come from the input.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wspc::{Action, ActionQueue, BufferType, Config, DirectStatus, Handle, Role};
+use wspc::proto::Event;
+use wspc::{Action, ActionQueue, BufferType, Config, Decoder, DirectStatus, Handle, Role};
 
 #[allow(dead_code)] // Only its handle pair is used here.
 mod pump;
@@ -137,70 +137,74 @@ fn queued(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>) -> Vec<Ev> {
     ev
 }
 
-/// The shortcuts first, the queued path when they decline.
-fn shortcuts(h: &mut Handle, input: &[u8], reads: &mut Reads<'_>, direct: &mut Reads<'_>) -> Vec<Ev> {
+/// The decoder driven directly, as a transport with its own buffer does: reads of the
+/// same sizes into a buffer of the same size, and payload the decoder offers read straight
+/// into the message (`Decoder::direct`) in the sizes `direct` gives. Pings are answered by
+/// the queue and not handed out, so they are not recorded here either.
+fn decoder_path(dec: &mut Decoder, size: usize, input: &[u8], reads: &mut Reads<'_>, direct: &mut Reads<'_>) -> Vec<Ev> {
     let (mut ev, mut cur, mut pos) = (Vec::new(), Vec::new(), 0);
-    let mut posted = false;
-    // A `ReceiveFromNetwork` left outstanding while payload is read directly.
-    let mut outstanding: Option<(wspc::ActionToken, *mut u8, usize)> = None;
+    let mut buf: Vec<u8> = Vec::with_capacity(size);
     for _ in 0..200_000 {
-        if let Some(d) = h.direct_payload() {
+        let d = match dec.decode(&mut buf) {
+            Ok(d) => d,
+            Err(e) => {
+                ev.push(Ev::Failed(Some(e.close_code())));
+                break;
+            }
+        };
+        let mut need = false;
+        match d.event {
+            Event::NeedMore => need = true,
+            Event::Payload(p) => {
+                // Every other read is direct when direct sizes were given.
+                if direct.sizes.is_empty() || direct.i % 2 == 1 {
+                    direct.i += 1;
+                    need = true;
+                } else {
+                    if pos == input.len() {
+                        break;
+                    }
+                    buf.clear();
+                    let n = (direct.next() as u64).min(p.remaining).min((input.len() - pos) as u64) as usize;
+                    let mut mem = input[pos..pos + n].to_vec();
+                    pos += n;
+                    match dec.direct(&mut mem) {
+                        Ok(st) => {
+                            cur.extend_from_slice(&mem);
+                            if st == DirectStatus::MessageEnd {
+                                ev.push(Ev::Message(p.text, std::mem::take(&mut cur)));
+                            }
+                        }
+                        Err(e) => {
+                            ev.push(Ev::Failed(e.close_code()));
+                            break;
+                        }
+                    }
+                    continue;
+                }
+            }
+            Event::Data(c) => {
+                cur.extend_from_slice(dec.chunk(&buf, &c));
+                if c.last {
+                    ev.push(Ev::Message(c.text, std::mem::take(&mut cur)));
+                    dec.release_inflated();
+                }
+            }
+            Event::Ping { .. } => {}
+            Event::Pong { start, len } => ev.push(Ev::Control(buf[start..start + len].to_vec())),
+            Event::Close { code, start, len } => {
+                ev.push(Ev::Close(code, buf[start..start + len].to_vec()));
+                break;
+            }
+        }
+        buf.drain(..d.consumed);
+        if need {
             if pos == input.len() {
                 break;
             }
-            let n = (direct.next() as u64).min(d.remaining).min((input.len() - pos) as u64) as usize;
-            let mut mem = input[pos..pos + n].to_vec();
+            let n = reads.next().min(size - buf.len()).min(input.len() - pos);
+            buf.extend_from_slice(&input[pos..pos + n]);
             pos += n;
-            match h.complete_direct(&mut mem) {
-                Ok(st) => {
-                    cur.extend_from_slice(&mem);
-                    if st == DirectStatus::MessageEnd {
-                        ev.push(Ev::Message(d.text, std::mem::take(&mut cur)));
-                    }
-                }
-                Err(e) => {
-                    ev.push(Ev::Failed(e.close_code()));
-                    break;
-                }
-            }
-            continue;
-        }
-        if let Some(read) = outstanding.take() {
-            if !fill(h, read, input, &mut pos, reads) {
-                break;
-            }
-            continue;
-        }
-        if !posted {
-            let mut v = Vec::new();
-            if let Some(ty) = h.receive_now(&mut v) {
-                assert!(cur.is_empty(), "receive_now inside a message");
-                ev.push(Ev::Message(ty.is_text(), v));
-                continue;
-            }
-            assert!(v.is_empty(), "receive_now declined but wrote");
-            if let Some(space) = h.read_space() {
-                if pos == input.len() {
-                    h.commit_read(0);
-                    break;
-                }
-                let n = reads.next().min(space.len()).min(input.len() - pos);
-                space[..n].copy_from_slice(&input[pos..pos + n]);
-                pos += n;
-                h.commit_read(n);
-                continue;
-            }
-            if h.receive(0).is_err() {
-                break;
-            }
-            posted = true;
-        }
-        match step(h, &mut ev, &mut cur) {
-            // Left outstanding: a direct read of the frame's payload may go first.
-            Step::Read(t, p, n) => outstanding = Some((t, p, n)),
-            Step::Delivered => posted = false,
-            Step::Wrote => {}
-            Step::Finished => break,
         }
     }
     ev
@@ -235,9 +239,9 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let mut a = open(cfg.clone());
-    let mut b = open(cfg);
+    let (_, mut dec) = open(cfg).into_codec().unwrap();
     let want = queued(&mut a, input, &mut Reads { sizes: read_sizes, i: 0 });
-    let got =
-        shortcuts(&mut b, input, &mut Reads { sizes: read_sizes, i: 0 }, &mut Reads { sizes: direct_sizes, i: 0 });
+    let mut reads = Reads { sizes: read_sizes, i: 0 };
+    let got = decoder_path(&mut dec, recv_size, input, &mut reads, &mut Reads { sizes: direct_sizes, i: 0 });
     assert_eq!(got, want);
 });

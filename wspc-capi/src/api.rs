@@ -1,6 +1,8 @@
 //! The 13 functions of `websocket.h`. Each one checks its arguments, finds the handle in
 //! the registry, translates to the core engine's types, and translates the result back;
 //! the protocol itself lives in `wspc_core`. Every body runs inside a panic boundary.
+//! (One file over 600 lines on purpose: the 13 entry points side by side, in the header's
+//! order, under the one set of ownership rules below.)
 //!
 //! Ownership, as C sees it:
 //! - Header arrays from `WebSocketBegin*Handshake` belong to the handle until the handshake

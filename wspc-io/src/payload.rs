@@ -207,7 +207,10 @@ impl Utf8Payload {
     }
 
     /// Bytes known to be UTF-8.
-    pub(crate) fn from_vec_unchecked(v: Vec<u8>) -> Self {
+    ///
+    /// # Safety
+    /// `v` must be valid UTF-8 (`as_str` relies on it).
+    pub(crate) unsafe fn from_vec_unchecked(v: Vec<u8>) -> Self {
         debug_assert!(std::str::from_utf8(&v).is_ok());
         Utf8Payload(Payload::from(v))
     }

@@ -4,7 +4,8 @@ use crate::action::{Action, ActionToken, Payload};
 use crate::config::{Config, Role};
 use crate::error::{Misuse, Result};
 use crate::handshake::{self, Header, OwnedHeader};
-use crate::recv::{DirectPayload, DirectStatus, ReceiveHalf, RecvLimits, QUEUE_RECV};
+use crate::proto::{Decoder, Encoder};
+use crate::recv::{ReceiveHalf, QUEUE_RECV};
 use crate::region::{split_regions, Shared};
 use crate::send::{SendBuffer, SendHalf, QUEUE_SEND};
 use crate::types::{ActionQueue, BufferType};
@@ -41,17 +42,16 @@ pub struct ClientHandshakeResult {
 /// A WebSocket session handle (`WEB_SOCKET_HANDLE`): a client or server endpoint of one
 /// connection, doing no I/O.
 ///
-/// # Calling protocol
-/// 1. Create with [`Handle::client`] / [`Handle::server`].
-/// 2. Handshake: client `begin_client_handshake` → (application sends the GET with the
-///    returned headers, reads the `101`) → `end_client_handshake`; server
-///    `begin_server_handshake` → (application sends `101` with the returned headers) →
-///    optionally `end_server_handshake` (any session call ends it implicitly).
-/// 3. Session: queue work with [`send`](Self::send) (one outstanding) and
-///    [`receive`](Self::receive) (one outstanding); then loop on
-///    [`get_action`](Self::get_action), doing what each [`Action`] says and answering each
-///    with [`complete_action`](Self::complete_action), until `NoAction`.
-/// 4. Teardown: [`abort`](Self::abort), then drain `get_action` until `NoAction`; drop.
+/// # Legal call sequences
+/// | state | call | then |
+/// |---|---|---|
+/// | created | [`begin_client_handshake`](Self::begin_client_handshake) (client) | send the GET with the returned headers, read the `101`, then [`end_client_handshake`](Self::end_client_handshake) |
+/// | created | [`begin_server_handshake`](Self::begin_server_handshake) (server) | send the `101` with the returned headers; [`end_server_handshake`](Self::end_server_handshake) (or any session call) opens |
+/// | created | [`open_without_handshake`](Self::open_without_handshake) | open, no extension |
+/// | open | [`send`](Self::send) (one outstanding), [`receive`](Self::receive) / [`receive_into`](Self::receive_into) (one outstanding) | loop on [`get_action`](Self::get_action), do what each [`Action`] says, answer it with [`complete_action`](Self::complete_action) (exactly once), until `NoAction` |
+/// | open | [`abort`](Self::abort) | drain `get_action` (queued operations come back as their `Indicate*Complete`) until `NoAction`; drop |
+/// | open, nothing queued | [`split`](Self::split) | the same calls on [`SendHalf`] and [`ReceiveHalf`], one thread each |
+/// | open, nothing queued | [`into_codec`](Self::into_codec) | drive the [`Encoder`] and [`Decoder`] directly (see [`proto`](crate::proto)) |
 ///
 /// For two threads, [`split`](Self::split) the open handle into a [`SendHalf`] and a
 /// [`ReceiveHalf`]; they share only a few atomics.
@@ -92,15 +92,7 @@ impl Handle {
         let recv_cap = config.receive_buffer_size as usize;
         let (rbuf, sbuf) = split_regions(recv_cap, config.send_buffer_size as usize, config.allocated);
         let send = SendHalf::new(shared.clone(), config.role, config.disable_masking, sbuf);
-        let limits = RecvLimits {
-            verify_utf8: !config.disable_utf8,
-            disable_masking: config.disable_masking,
-            max_message: config.max_message_size,
-            max_frame: config.max_frame_size,
-            max_fragments: config.max_fragments,
-            deliver_pings: config.deliver_pings,
-        };
-        let recv = ReceiveHalf::new(shared, config.role, limits, rbuf, recv_cap);
+        let recv = ReceiveHalf::new(shared, &config, rbuf, recv_cap);
         Self {
             role: config.role,
             config: Some(Box::new(config)),
@@ -370,8 +362,8 @@ impl Handle {
             self.cfg().receive_buffer_size as usize,
             self.cfg().max_message_size,
         );
-        self.send.deflate = Some(Box::new(c));
-        self.recv.inflate = Some(Box::new(dec));
+        self.send.enc.deflate = Some(Box::new(c));
+        self.recv.dec.inflate = Some(Box::new(dec));
         self.deflate = Some(p);
     }
 
@@ -397,32 +389,6 @@ impl Handle {
         self.send(ty, Some(SendBuffer::Data(payload.into())), context)
     }
 
-    /// Encodes one data frame, ping or pong straight into `out` (a Rust-only shortcut for
-    /// callers with their own write buffer). See [`SendHalf::send_now`].
-    pub fn send_now(&mut self, ty: BufferType, payload: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        self.session()?;
-        self.send.send_now(ty, payload, out)
-    }
-
-    /// Takes a whole buffered message without queuing a receive (a Rust-only shortcut).
-    /// See [`ReceiveHalf::receive_now`].
-    pub fn receive_now(&mut self, out: &mut Vec<u8>) -> Option<BufferType> {
-        self.session().ok()?;
-        self.recv.receive_now(out)
-    }
-
-    /// Free receive-buffer space to read into without queuing a receive (a Rust-only
-    /// shortcut). See [`ReceiveHalf::read_space`].
-    pub fn read_space(&mut self) -> Option<&mut [u8]> {
-        self.session().ok()?;
-        self.recv.read_space()
-    }
-
-    /// Ends a read into [`read_space`](Self::read_space). See [`ReceiveHalf::commit_read`].
-    pub fn commit_read(&mut self, n: usize) {
-        self.recv.commit_read(n)
-    }
-
     /// `WebSocketReceive` with a NULL buffer: queues one receive.
     pub fn receive(&mut self, context: usize) -> Result<()> {
         self.session()?;
@@ -437,19 +403,6 @@ impl Handle {
         self.session()?;
         // SAFETY: forwarded contract.
         unsafe { self.recv.receive_into(ptr, len, context) }
-    }
-
-    /// Rust-only: whether the rest of the current frame's payload can be read into caller
-    /// memory. See [`ReceiveHalf::direct_payload`].
-    pub fn direct_payload(&self) -> Option<DirectPayload> {
-        self.recv.direct_payload()
-    }
-
-    /// Rust-only: completes payload bytes the caller read into its own memory. See
-    /// [`ReceiveHalf::complete_direct`].
-    pub fn complete_direct(&mut self, bytes: &mut [u8]) -> Result<DirectStatus> {
-        self.session()?;
-        self.recv.complete_direct(bytes)
     }
 
     /// `WebSocketGetAction` with two buffer slots.
@@ -535,6 +488,19 @@ impl Handle {
     pub fn split(mut self) -> Result<(SendHalf, ReceiveHalf)> {
         self.session()?;
         Ok((self.send, self.recv))
+    }
+
+    /// Rust-only: the protocol core of an open handle, for callers that do their own
+    /// buffering and I/O instead of using the action queues (see [`proto`](crate::proto)):
+    /// the encoder and decoder carry the role, masking, limits and the permessage-deflate
+    /// state the handshake negotiated. Refused before the handshake completed or once
+    /// anything was sent or received through the queues (their state would be lost).
+    pub fn into_codec(mut self) -> Result<(Encoder, Decoder)> {
+        self.session()?;
+        if self.send.is_pending() || self.recv.is_pending() || self.recv.buffered() != 0 || self.recv.dec.in_frame() {
+            return Err(Misuse::WrongState("the action queues are in use").into());
+        }
+        Ok((self.send.enc, self.recv.dec))
     }
 
     /// The permessage-deflate parameters in force, if it was negotiated.

@@ -170,26 +170,29 @@
 //!   inside it, and the abort/close flags) and the one-ping slot, behind a lock held only
 //!   to copy a ping's payload in or out. A single-threaded user pays one atomic load per
 //!   one-action frame (a compare-and-swap pair for a frame of several actions).
-//! - Rust-only shortcut for callers that gather frames into their own write buffer:
-//!   [`Handle::send_now`] / [`SendHalf::send_now`] encode a whole data frame, ping or pong
-//!   into a `Vec<u8>` at once (the same bytes and state changes as `send` and its actions,
-//!   without an operation, token or completion); it declines while an automatic pong is
-//!   being written. [`Handle::receive_now`] / [`ReceiveHalf::receive_now`] are the receive
-//!   side's counterpart: a whole unfragmented, uncompressed message already in the buffer is
-//!   appended to the caller's vector in one step; anything else (controls, fragments,
-//!   partial frames, errors) is left to the queued path. [`Handle::read_space`] /
-//!   [`ReceiveHalf::read_space`] let such a caller read from its transport into the empty
-//!   receive buffer before queuing a receive, so that what arrives can be taken whole.
 //!
 //! ## Rust-only extensions
 //! Beyond `websocket.h` (the C API keeps the Windows behaviour): limits on message size,
 //! frame size and fragments ([`Config`]); permessage-deflate; [`Handle::split`] into halves
 //! for two threads; [`ReceiveHalf::release_buffer`] for idle connections; owned payloads
-//! back from [`Handle::complete_action_reclaim`]; and direct payload reads: while
-//! [`Handle::direct_payload`] says so, the caller reads the rest of an uncompressed data
-//! frame's payload straight into its own memory and hands it to
-//! [`Handle::complete_direct`], which unmasks it in place, validates text and ends the
-//! frame and message, saving the copy out of the receive buffer for large messages.
+//! back from [`Handle::complete_action_reclaim`]; and the protocol core itself
+//! ([`proto`]): [`Handle::into_codec`] gives an opened handle's [`Encoder`] and [`Decoder`]
+//! to callers that keep their own buffers (the decoder also lets the rest of a large
+//! payload be read straight into the caller's memory).
+//!
+//! ## Layers
+//! ```text
+//!   C API (wspc-capi)          wspc-io Session (tokio, blocking, io_uring, HTTP/2 ...)
+//!          |                                   |
+//!   Handle / SendHalf / ReceiveHalf            |   (the Windows action queue: lent
+//!          |        (action.rs, send.rs,       |    buffers, tokens, cancellation,
+//!          |         recv.rs, region.rs)       |    automatic pong, abort and drain)
+//!          +-------------------+---------------+
+//!                              |
+//!            proto::Decoder / proto::Encoder   (every RFC 6455 / 7692 rule, once)
+//!                              |
+//!            codec (frame headers, masking, UTF-8) and deflate (zlib streams)
+//! ```
 //!
 //! ## Memory
 //! A handle allocates once: receive buffer + 144 bytes (pong frame) and the send buffer
@@ -207,6 +210,7 @@ pub mod deflate;
 mod error;
 mod handle;
 pub mod handshake;
+pub mod proto;
 mod recv;
 mod region;
 mod send;
@@ -218,7 +222,8 @@ pub use config::*;
 pub use error::{Error, HandshakeError, Misuse, ProtocolError, Result};
 pub use handle::{get_action_all, ClientHandshakeResult, Handle};
 pub use handshake::{Header, OwnedHeader};
-pub use recv::{DirectPayload, DirectStatus, ReceiveHalf};
+pub use proto::{Decoder, DirectPayload, DirectStatus, Encoder};
+pub use recv::ReceiveHalf;
 pub use send::{SendBuffer, SendHalf};
 #[cfg(feature = "deflate")]
 pub use shared::SharedCompressor;

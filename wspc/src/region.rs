@@ -1,7 +1,5 @@
 //! Memory the engine lends: one allocation per half, or the caller's allocated buffer.
 
-use crate::codec::frame::{encode_header, OpCode};
-use crate::codec::mask::apply_mask;
 use crate::types::MAX_CONTROL_PAYLOAD;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -189,25 +187,6 @@ impl Default for PingSlot {
     }
 }
 
-/// The longest pong frame: a 2-byte header, a mask key and 125 bytes of payload.
-pub(crate) const MAX_PONG_FRAME: usize = 2 + 4 + MAX_CONTROL_PAYLOAD;
-
-/// Writes a pong frame answering `payload` at the start of `out` (at least
-/// `2 + 4 + payload.len()` bytes); returns its length.
-pub(crate) fn write_pong(out: &mut [u8], mask: Option<[u8; 4]>, payload: &[u8]) -> usize {
-    let h = encode_header(out, true, false, OpCode::Pong, mask, payload.len() as u64);
-    out[h..h + payload.len()].copy_from_slice(payload);
-    if let Some(k) = mask {
-        apply_mask(&mut out[h..h + payload.len()], k, 0);
-    }
-    h + payload.len()
-}
-
-/// The length of the pong frame [`write_pong`] writes for a `len`-byte payload.
-pub(crate) fn pong_frame_len(len: usize, masked: bool) -> usize {
-    2 + if masked { 4 } else { 0 } + len
-}
-
 /// State the two halves of a handle share. Atomics, and one mutex held only while a ping's
 /// payload (at most 125 bytes) is copied in or out: a half never waits for the other's I/O.
 #[derive(Default)]
@@ -302,32 +281,5 @@ impl Shared {
     }
     pub(crate) fn is_close_received(&self) -> bool {
         self.close_received.load(Ordering::Acquire)
-    }
-}
-
-const KEY_POOL: usize = 256;
-
-/// Mask keys from the operating system's CSPRNG, fetched 64 at a time (RFC 6455 §5.3 asks
-/// for unpredictable keys; one system call per 64 frames keeps that cheap). The pool is
-/// allocated on first use: a server, which never masks, carries only a null pointer.
-pub(crate) struct MaskKeys {
-    pool: Option<Box<[u8; KEY_POOL]>>,
-    pos: usize,
-}
-
-impl MaskKeys {
-    pub(crate) fn new() -> Self {
-        Self { pool: None, pos: KEY_POOL }
-    }
-
-    pub(crate) fn next(&mut self) -> [u8; 4] {
-        let pool = self.pool.get_or_insert_with(|| Box::new([0; KEY_POOL]));
-        if self.pos + 4 > KEY_POOL {
-            getrandom::fill(&mut pool[..]).expect("the operating system's random source failed");
-            self.pos = 0;
-        }
-        let p = self.pos;
-        self.pos += 4;
-        [pool[p], pool[p + 1], pool[p + 2], pool[p + 3]]
     }
 }

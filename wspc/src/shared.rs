@@ -10,9 +10,10 @@
 //! stay exact. A connection that compresses with context takeover (or a client, whose
 //! frames are masked) sends the message through its own queue instead.
 
-use crate::codec::frame::{encode_header, OpCode, MAX_HEADER_LEN};
+use crate::codec::frame::OpCode;
 use crate::config::Role;
 use crate::error::{Misuse, Result};
+use crate::proto::{append_frame, Encoder, FrameHead};
 use crate::region::WIRE_SEND;
 use crate::send::SendHalf;
 
@@ -42,14 +43,15 @@ fn opcode(text: bool) -> OpCode {
     }
 }
 
+/// The header of an unmasked whole-message frame.
+fn head(text: bool, rsv1: bool) -> FrameHead {
+    FrameHead::unmasked(true, rsv1, opcode(text))
+}
+
 /// Appends the unmasked frame of a whole message (FIN, text or binary) to `out`: what a
 /// server without compression sends for it.
 pub fn encode_message(text: bool, payload: &[u8], out: &mut Vec<u8>) {
-    let mut hdr = [0u8; MAX_HEADER_LEN];
-    let h = encode_header(&mut hdr, true, false, opcode(text), None, payload.len() as u64);
-    out.reserve(h + payload.len());
-    out.extend_from_slice(&hdr[..h]);
-    out.extend_from_slice(payload);
+    append_frame(out, &head(text, false), payload);
 }
 
 /// A compressor for shared frames: each message is compressed on its own, as a connection
@@ -69,22 +71,17 @@ impl SharedCompressor {
     /// Appends the compressed (RSV1) unmasked frame of a whole message to `out`.
     pub fn encode(&mut self, text: bool, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.0.compress(payload, true, true)?;
-        let body = self.0.output();
-        let mut hdr = [0u8; MAX_HEADER_LEN];
-        let h = encode_header(&mut hdr, true, true, opcode(text), None, body.len() as u64);
-        out.reserve(h + body.len());
-        out.extend_from_slice(&hdr[..h]);
-        out.extend_from_slice(body);
+        append_frame(out, &head(text, true), self.0.output());
         self.0.release_output();
         Ok(())
     }
 }
 
-impl SendHalf {
-    /// Which shared frame of a whole message of `len` payload bytes this connection can
-    /// write in place of encoding it (see the module docs).
+impl Encoder {
+    /// Which shared frame of a whole message of `len` payload bytes this encoder can write
+    /// in place of encoding it (see the module docs).
     pub fn shared_encoding(&self, len: usize) -> SharedEncoding {
-        if self.role != Role::Server {
+        if self.is_client() {
             return SharedEncoding::Own;
         }
         #[cfg(feature = "deflate")]
@@ -97,6 +94,14 @@ impl SendHalf {
         }
         let _ = len;
         SharedEncoding::Plain
+    }
+}
+
+impl SendHalf {
+    /// Which shared frame of a whole message of `len` payload bytes this connection can
+    /// write in place of encoding it (see the module docs and [`Encoder::shared_encoding`]).
+    pub fn shared_encoding(&self, len: usize) -> SharedEncoding {
+        self.enc.shared_encoding(len)
     }
 
     /// Starts writing a shared frame (of a whole text or binary message, encoded as
@@ -111,10 +116,10 @@ impl SendHalf {
         if self.role != Role::Server {
             return Err(Misuse::WrongState("shared frames are unmasked: servers only").into());
         }
-        if self.message.is_some() {
+        if self.enc.in_message() {
             return Err(Misuse::WrongState("a fragmented message is in progress").into());
         }
-        if self.close_sent {
+        if self.enc.is_close_sent() {
             return Err(Misuse::WrongState("a close was already sent").into());
         }
         Ok(self.shared.try_acquire_wire(WIRE_SEND))
@@ -142,15 +147,15 @@ mod tests {
     }
 
     #[test]
-    fn the_plain_shared_frame_is_what_send_now_writes() {
-        let mut h = open(Config::server());
+    fn the_plain_shared_frame_is_what_the_encoder_writes() {
+        let (mut e, _) = open(Config::server()).into_codec().unwrap();
         for len in [0usize, 5, 125, 126, 70_000] {
             let payload = vec![b'x'; len];
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            assert!(h.send_now(BufferType::Utf8Message, &payload, &mut a).unwrap());
+            e.encode(BufferType::Utf8Message, &payload, &mut a).unwrap();
             encode_message(true, &payload, &mut b);
             assert_eq!(a, b, "len {len}");
-            assert_eq!(h.send_half().shared_encoding(len), SharedEncoding::Plain);
+            assert_eq!(e.shared_encoding(len), SharedEncoding::Plain);
         }
     }
 
@@ -159,7 +164,7 @@ mod tests {
         let mut h = open(Config::server());
         assert!(h.send_half().begin_shared().unwrap());
         h.send_half().end_shared(true);
-        assert!(h.send_now(BufferType::Utf8Fragment, b"a", &mut Vec::new()).unwrap());
+        h.send_half().enc.encode(BufferType::Utf8Fragment, b"a", &mut Vec::new()).unwrap();
         assert!(h.send_half().begin_shared().is_err(), "inside a fragmented message");
         let mut c = Handle::client(Config::client()).unwrap();
         c.open_without_handshake().unwrap();
@@ -192,18 +197,18 @@ mod tests {
     #[test]
     fn the_compressed_shared_frame_is_what_a_resetting_connection_writes() {
         let payload = b"the same message, compressed once for every subscriber ".repeat(20);
-        let mut h = deflating(true);
-        let enc = h.send_half().shared_encoding(payload.len());
+        let (mut h, _) = deflating(true).into_codec().unwrap();
+        let enc = h.shared_encoding(payload.len());
         let SharedEncoding::Deflate { window_bits, level } = enc else { panic!("{enc:?}") };
         let mut c = SharedCompressor::new(window_bits, level);
         for _ in 0..3 {
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            assert!(h.send_now(BufferType::Utf8Message, &payload, &mut a).unwrap());
+            h.encode(BufferType::Utf8Message, &payload, &mut a).unwrap();
             c.encode(true, &payload, &mut b).unwrap();
             assert_eq!(a, b);
             assert!(b.len() < payload.len() / 4);
         }
-        assert_eq!(h.send_half().shared_encoding(15), SharedEncoding::Plain, "under the threshold");
+        assert_eq!(h.shared_encoding(15), SharedEncoding::Plain, "under the threshold");
         assert_eq!(deflating(false).send_half().shared_encoding(payload.len()), SharedEncoding::Own);
     }
 }

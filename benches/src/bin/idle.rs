@@ -10,7 +10,7 @@
 //!
 //! `--deflate`: offer permessage-deflate the way browsers do (`client_max_window_bits`) and
 //! fail unless the server accepts it; the `--traffic` message is then JSON text, compressed
-//! by the engine (`send_now`), and its echo is inflated here and compared.
+//! by the engine's encoder (`Handle::into_codec`), and its echo is inflated here and compared.
 
 use socket2::{Domain, Socket, Type};
 use std::io::{Read, Write};
@@ -82,17 +82,16 @@ fn json(size: usize, i: usize) -> Vec<u8> {
 
 /// Sends one message of `size` bytes (binary, or compressed JSON text with deflate) and reads
 /// the echo, checking it.
-fn echo_once(s: &mut TcpStream, h: &mut Handle, size: usize, i: usize) -> Result<(), BoxError> {
+fn echo_once(s: &mut TcpStream, h: Handle, size: usize, i: usize) -> Result<(), BoxError> {
     let deflate = h.deflate_params().is_some();
+    let (mut enc, _) = h.into_codec()?;
     let (ty, payload) = if deflate {
         (BufferType::Utf8Message, json(size, i))
     } else {
         (BufferType::BinaryMessage, (0..size).map(|j| (j + i) as u8).collect())
     };
     let mut frame = Vec::new();
-    if !h.send_now(ty, &payload, &mut frame)? {
-        return Err("send_now refused".into());
-    }
+    enc.encode(ty, &payload, &mut frame)?;
     s.write_all(&frame)?;
     let mut hd = [0u8; 2];
     s.read_exact(&mut hd)?;
@@ -162,9 +161,9 @@ fn main() {
     let mut held = Vec::with_capacity(n);
     let mut failed = 0;
     for i in 0..n {
-        match open(addr, i, path, deflate).and_then(|(mut s, mut h)| {
+        match open(addr, i, path, deflate).and_then(|(mut s, h)| {
             if let Some(size) = traffic {
-                echo_once(&mut s, &mut h, size, i)?;
+                echo_once(&mut s, h, size, i)?;
             }
             Ok(s)
         }) {

@@ -1,6 +1,7 @@
-//! `send_now`: a whole frame appended to the caller's buffer must be byte for byte what the
-//! queued path (`send` + `SendToNetwork` actions + completions) writes, move the message
-//! state the same way, decode at the peer, and refuse what `send` refuses.
+//! `Encoder::encode` (the encoder of `Handle::into_codec`, as wspc-io drives it): a whole
+//! frame appended to the caller's buffer must be byte for byte what the queued path
+//! (`send`, its `SendToNetwork` actions and completions) writes, move the message state the
+//! same way, decode at the peer, and refuse what `send` refuses.
 
 mod common;
 use common::*;
@@ -33,10 +34,11 @@ fn queued(h: &mut Handle, ty: BufferType, payload: &[u8]) -> Vec<u8> {
     queued_rest(h)
 }
 
-fn compare_paths(mut a: Handle, mut b: Handle) {
+fn compare_paths(a: Handle, mut b: Handle) {
+    let (mut a, _) = a.into_codec().unwrap();
     for (i, (ty, payload)) in script().into_iter().enumerate() {
         let mut now = vec![0xAA; 3]; // appended after what is already there
-        assert!(a.send_now(ty, &payload, &mut now).unwrap(), "send {i} was refused");
+        a.encode(ty, &payload, &mut now).unwrap();
         assert_eq!(&now[..3], &[0xAA; 3], "send {i} overwrote the caller's bytes");
         let q = queued(&mut b, ty, &payload);
         assert_eq!(now[3..], q[..], "send {i} ({ty:?}, {} bytes) differs from the queued path", payload.len());
@@ -65,11 +67,11 @@ fn compressed_frames_equal_the_queued_path_and_keep_the_context() {
 
 #[test]
 fn client_frames_are_masked_with_fresh_keys_and_decode_at_the_peer() {
-    let mut c = open_client(Config::client());
+    let (mut c, _) = open_client(Config::client()).into_codec().unwrap();
     let mut wire = Vec::new();
     let sent: Vec<_> = script().into_iter().filter(|(ty, _)| ty.is_data()).collect();
     for (ty, p) in &sent {
-        assert!(c.send_now(*ty, p, &mut wire).unwrap());
+        c.encode(*ty, p, &mut wire).unwrap();
     }
     let frames = parse_stream(&wire, false);
     assert_eq!(frames.len(), sent.len());
@@ -98,7 +100,7 @@ fn client_frames_are_masked_with_fresh_keys_and_decode_at_the_peer() {
     }
 }
 
-fn misuse(r: Result<bool, Error>) -> Misuse {
+fn misuse(r: Result<(), Error>) -> Misuse {
     match r {
         Err(Error::Misuse(m)) => m,
         other => panic!("expected a misuse error, got {other:?}"),
@@ -107,24 +109,35 @@ fn misuse(r: Result<bool, Error>) -> Misuse {
 
 #[test]
 fn refuses_what_send_refuses_and_writes_nothing() {
-    let mut h = open_server(Config::server());
+    let (mut e, _) = open_server(Config::server()).into_codec().unwrap();
     let mut out = Vec::new();
-    assert!(matches!(misuse(h.send_now(BufferType::Close, b"", &mut out)), Misuse::InvalidArgument(_)));
-    assert!(matches!(misuse(h.send_now(BufferType::PingPong, &[0; 126], &mut out)), Misuse::InvalidArgument(_)));
-    assert!(h.send_now(BufferType::Utf8Fragment, b"a", &mut out).unwrap());
+    assert!(matches!(misuse(e.encode_close(Some(1005), b"", &mut out)), Misuse::InvalidArgument(_)));
+    assert!(matches!(misuse(e.encode(BufferType::PingPong, &[0; 126], &mut out)), Misuse::InvalidArgument(_)));
+    e.encode(BufferType::Utf8Fragment, b"a", &mut out).unwrap();
     let before = out.len();
-    assert!(matches!(misuse(h.send_now(BufferType::BinaryMessage, b"b", &mut out)), Misuse::WrongState(_)));
+    assert!(matches!(misuse(e.encode(BufferType::BinaryMessage, b"b", &mut out)), Misuse::WrongState(_)));
     assert_eq!(out.len(), before, "a refused frame writes nothing");
-    // A queued send blocks the shortcut until it completes.
+    e.encode(BufferType::Utf8Message, b"end", &mut out).unwrap();
+    e.encode_close(None, b"", &mut out).unwrap();
+    assert!(matches!(misuse(e.encode(BufferType::BinaryMessage, b"x", &mut out)), Misuse::WrongState(_)));
+    assert!(matches!(misuse(e.encode_close(None, b"", &mut out)), Misuse::WrongState(_)));
+    e.encode(BufferType::PingPong, b"still allowed", &mut out).unwrap();
+    let frames = parse_stream(&out, false);
+    let ops: Vec<OpCode> = frames.iter().map(|f| f.opcode).collect();
+    assert_eq!(ops, [OpCode::Text, OpCode::Continuation, OpCode::Close, OpCode::Ping]);
+}
+
+/// The queued path refuses a second send, and after an abort; the encoder has no queue.
+#[test]
+fn the_queue_refuses_while_a_send_is_pending_or_aborted() {
+    let mut h = open_server(Config::server());
     h.send(BufferType::Utf8Message, Some(SendBuffer::Data(b"end".to_vec().into())), 0).unwrap();
-    assert!(matches!(misuse(h.send_now(BufferType::PingPong, b"", &mut out)), Misuse::AlreadyPending));
+    let again = h.send(BufferType::PingPong, None, 0);
+    assert!(matches!(again, Err(Error::Misuse(Misuse::AlreadyPending))), "{again:?}");
     let _ = queued_rest(&mut h);
-    h.send(BufferType::Close, None, 0).unwrap();
-    let _ = queued_rest(&mut h);
-    assert!(matches!(misuse(h.send_now(BufferType::BinaryMessage, b"x", &mut out)), Misuse::WrongState(_)));
-    assert!(h.send_now(BufferType::PingPong, b"still allowed", &mut out).unwrap());
     h.abort();
-    assert!(matches!(misuse(h.send_now(BufferType::PingPong, b"", &mut out)), Misuse::Aborted));
+    let late = h.send(BufferType::PingPong, None, 0);
+    assert!(matches!(late, Err(Error::Misuse(Misuse::Aborted))), "{late:?}");
 }
 
 /// Drives an already queued send to its completion.
@@ -146,32 +159,4 @@ fn queued_rest(h: &mut Handle) -> Vec<u8> {
             a => panic!("unexpected action {a:?}"),
         }
     }
-}
-
-#[test]
-fn waits_while_the_receive_half_writes_a_pong() {
-    let mut h = open_server(Config::server());
-    h.receive(0).unwrap();
-    let ping = frame(0x89, b"are you there", Some(KEY));
-    match h.get_action(ActionQueue::Receive).unwrap() {
-        Action::ReceiveFromNetwork { token, buffer, .. } => {
-            buffer[..ping.len()].copy_from_slice(&ping);
-            h.complete_action(token, ping.len());
-        }
-        a => panic!("unexpected action {a:?}"),
-    }
-    let pong_token = match h.get_action(ActionQueue::Receive).unwrap() {
-        Action::SendToNetwork { token, buffers, .. } => {
-            assert_eq!(parse_stream(buffers.as_slices()[0], false)[0].opcode, OpCode::Pong);
-            token
-        }
-        a => panic!("unexpected action {a:?}"),
-    };
-    let mut out = b"kept".to_vec();
-    assert!(!h.send_now(BufferType::Utf8Fragment, b"a", &mut out).unwrap(), "the pong owns the wire");
-    assert_eq!(out, b"kept");
-    h.complete_action(pong_token, 15);
-    // Nothing moved while refused: the fragment starts a new text message now.
-    assert!(h.send_now(BufferType::Utf8Fragment, b"a", &mut out).unwrap());
-    assert_eq!(parse_stream(&out[4..], false)[0].opcode, OpCode::Text);
 }
