@@ -30,7 +30,7 @@ if [ "${1:-}" = "--deflate-policies" ]; then
 fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-COMMAND="benches/run.sh${*:+ $*}"
+COMMAND="${BENCH_EXTRA:+BENCH_EXTRA='$BENCH_EXTRA' }benches/run.sh${*:+ $*}"
 
 DURATION=${BENCH_DURATION:-5}
 ROUNDS=${BENCH_ROUNDS:-1}

@@ -1,3 +1,4 @@
 #!/bin/sh
-# `wspc serve ADDR` as a one-argument server binary for run.sh (echo mode, defaults).
-exec "$(dirname "$0")/../target/release/wspc" serve "$@"
+# `wspc serve --io uring ADDR` as a one-argument server binary for run.sh (echo mode; the
+# io_uring driver, compared with its example echo_server_uring).
+exec "$(dirname "$0")/../target/release/wspc" serve --io uring "$@"

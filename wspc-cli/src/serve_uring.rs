@@ -1,7 +1,7 @@
-//! `wspc serve` on io_uring (Linux; the default there for the echo mode): the same echo
-//! server, demo page and log lines as the tokio server in [`crate::serve`], on
-//! [`wspc_io::uring`]: one thread per CPU the process may run on, each with its own ring
-//! and `SO_REUSEPORT` listener, event callbacks instead of a task per connection.
+//! `wspc serve --io uring` (Linux; tokio stays the default until this driver is as fast in
+//! every benchmark cell): the same echo server, demo page and log lines as the tokio server
+//! in [`crate::serve`], on [`wspc_io::uring`]: one thread per CPU the process may run on,
+//! each with its own ring and `SO_REUSEPORT` listener, event callbacks instead of a task per connection.
 //!
 //! TLS (it offers HTTP/2 by ALPN, which this driver does not serve), `--broadcast`, `--exec`
 //! and `--to-tcp` stay on tokio. When the process may not use io_uring, [`run`] says so (the
