@@ -381,7 +381,7 @@ def main():
         L.append("")
         L.append("| server | connections | RSS before (MiB) | RSS after (MiB) | per connection |")
         L.append("|---|---:|---:|---:|---:|")
-        for s in SERVERS:
+        for s in SERVERS + [x for x in servers if x not in SERVERS]:
             for r in idle:
                 if r["server_name"] != s:
                     continue
@@ -553,7 +553,7 @@ def main():
     L.append("All run a single-threaded runtime (the blocking one: a thread per connection), take the address as "
              "their argument, set TCP_NODELAY, and allow 64 MiB messages.")
     L.append("")
-    for s in SERVERS:
+    for s in SERVERS + [x for x in servers if x not in SERVERS]:
         L.append(f"- **{s}**: {DESCRIPTIONS.get(s, 'added for this run (`BENCH_EXTRA`): ' + s)}")
     if notes:
         L.append("")
