@@ -396,3 +396,21 @@ fn wss_echo_and_close() {
     assert!(matches!(r, Err(Error::HttpStatus { status: 403, .. })), "{r:?}");
     srv.stop();
 }
+
+/// A ping on an idle connection is answered at once: the automatic pong is output that no
+/// application callback produced, and it must still be sent at the end of the loop turn.
+#[test]
+fn a_ping_on_an_idle_connection_gets_its_pong() {
+    let srv = start(Config::default(), 1);
+    let (mut ws, _) = blocking::connect(format!("ws://{}/", srv.addr)).unwrap();
+    assert!(matches!(srv.next_event(), Event::Open));
+    for payload in [&b""[..], b"p", &[7u8; 125]] {
+        let t = std::time::Instant::now();
+        ws.send(Message::ping(payload.to_vec())).unwrap();
+        assert_eq!(ws.recv().unwrap(), Message::pong(payload.to_vec()));
+        // Not held back until some later event (a timer, another message) flushes it.
+        assert!(t.elapsed() < std::time::Duration::from_millis(500), "pong after {:?}", t.elapsed());
+    }
+    ws.close(None).unwrap();
+    srv.stop();
+}

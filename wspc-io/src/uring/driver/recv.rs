@@ -103,8 +103,15 @@ impl<H: Handler> Loop<'_, H> {
         if let Some(b) = bid {
             self.bufs.push(b);
         }
-        if self.live_slot(idx, gen) && self.slots[idx as usize].flags & RECV_ARMED == 0 {
-            self.mark(idx);
+        if self.live_slot(idx, gen) {
+            // Input can produce output without a message for the application: an automatic
+            // pong, a close reply, TLS records. The turn's end sends it.
+            let s = &self.slots[idx as usize];
+            let output = matches!(&s.phase, Phase::Open(sess) if sess.to_write().is_some())
+                || s.tls.as_ref().is_some_and(|t| t.has_output());
+            if s.flags & RECV_ARMED == 0 || output {
+                self.mark(idx);
+            }
         }
     }
 
