@@ -3,58 +3,13 @@
 //! vectors are reclaimed once their echo is sent, and the write buffer is pooled. A counting
 //! global allocator watches the server's calls (its own test binary, so nothing else counts).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 use wspc_io::tokio::WebSocket;
 use wspc_io::Config;
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    if COUNT.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counting(on: bool) {
-    COUNT.with(|c| c.set(on));
-}
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, counting};
 
 /// A masked client binary frame carrying `payload`.
 fn client_frame(payload: &[u8]) -> Vec<u8> {
@@ -245,4 +200,16 @@ async fn pings_between_messages_allocate_nothing() {
         }
         assert_eq!(during, 0, "deliver {deliver}: {during} allocations in 200 rounds of a ping and a message");
     }
+}
+
+/// The counter is installed and counts (so a 0 above means no allocation, not no counting).
+#[test]
+fn the_counter_counts() {
+    counting(true);
+    let before = allocations();
+    let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(64));
+    let after = allocations();
+    counting(false);
+    drop(v);
+    assert!(after > before, "an allocation was not counted");
 }

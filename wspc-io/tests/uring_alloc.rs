@@ -3,52 +3,15 @@
 //! engine lends it). A counting global allocator counts the calls made on the server's
 //! thread between the handler's 1,000th and 6,000th message (its own test binary).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::mpsc;
 use std::thread;
 use wspc_io::blocking;
 use wspc_io::uring::{Conn, Handler, Server};
 use wspc_io::{Config, Message};
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    if COUNT.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::counting;
 
 const WARM: usize = 1_000;
 const COUNTED: usize = 5_000;
@@ -63,19 +26,19 @@ impl Handler for Echo {
     fn on_message(&mut self, conn: &mut Conn<'_>, msg: Message) {
         self.seen += 1;
         if self.seen == WARM {
-            COUNT.with(|c| c.set(true));
+            counting(true);
         }
         let _ = conn.send(msg);
         if self.seen == WARM + COUNTED {
-            COUNT.with(|c| c.set(false));
-            let _ = self.result.send(ALLOCATIONS.with(Cell::get));
+            counting(false);
+            let _ = self.result.send(counting_alloc::allocations());
         }
     }
 }
 
 /// Echoes WARM + COUNTED messages of `size` bytes, `k` in flight at a time; returns the
 /// server thread's allocations over the counted ones.
-fn allocations(size: usize, k: usize) -> usize {
+fn echo_allocations(size: usize, k: usize) -> usize {
     let server = Server::bind("127.0.0.1:0", Config::default(), 1).unwrap();
     let url = format!("ws://{}/", server.local_addr());
     let stop = server.shutdown_handle();
@@ -105,7 +68,7 @@ fn allocations(size: usize, k: usize) -> usize {
 #[test]
 fn echo_allocates_nothing_per_message() {
     for (size, k) in [(20, 1), (20, 16), (1024, 16), (64 << 10, 1)] {
-        let n = allocations(size, k);
+        let n = echo_allocations(size, k);
         assert_eq!(n, 0, "{n} allocations over {COUNTED} messages of {size} bytes, {k} in flight");
     }
 }
