@@ -414,3 +414,55 @@ fn a_ping_on_an_idle_connection_gets_its_pong() {
     ws.close(None).unwrap();
     srv.stop();
 }
+
+#[test]
+fn large_messages_pipelined_and_a_peer_gone_inside_one() {
+    // Large payloads are received straight into their messages; several in flight at
+    // once, between small messages and pings, come back whole and in order.
+    let srv = start(Config::default(), 1);
+    let (mut ws, _) = blocking::connect(srv.url()).unwrap();
+    let sizes = [1usize << 20, 5, 700_000, 3 << 20, 64 << 10, 200_000];
+    let msg = |i: usize, n: usize| Message::binary((0..n).map(|k| (k * 31 + i) as u8).collect::<Vec<u8>>());
+    for round in 0..3 {
+        for (i, &n) in sizes.iter().enumerate() {
+            ws.feed(msg(round * 10 + i, n)).unwrap();
+            if i == 2 {
+                ws.feed(Message::ping(b"in between".to_vec())).unwrap();
+            }
+        }
+        ws.flush().unwrap();
+        for (i, &n) in sizes.iter().enumerate() {
+            assert_eq!(ws.recv().unwrap(), msg(round * 10 + i, n), "round {round}, message {i}");
+            if i == 2 {
+                assert_eq!(ws.recv().unwrap(), Message::pong(b"in between".to_vec()));
+            }
+        }
+    }
+    ws.close(None).unwrap();
+    assert!(srv.closed().is_ok());
+
+    // A peer that announces 4 MiB, sends part of it, and goes away while the server is
+    // receiving the rest into the message: the connection ends with an error, once.
+    let mut raw = TcpStream::connect(&srv.addr).unwrap();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    write!(
+        raw,
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 1024];
+    let n = raw.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 101"));
+    let len = 4u64 << 20;
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&vec![0u8; 600_000]);
+    raw.write_all(&frame).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    drop(raw);
+    assert!(matches!(srv.next_event(), Event::Open));
+    assert!(srv.closed().is_err(), "a stream that ended inside a frame is an error");
+    srv.stop();
+}

@@ -240,6 +240,16 @@ impl Session {
         }
     }
 
+    /// The length of the pending read when it is a large payload's read straight into the
+    /// message's memory ([`read_buf_uninit`](Self::read_buf_uninit) is that memory).
+    #[cfg_attr(not(all(feature = "uring", target_os = "linux")), allow(dead_code))]
+    pub(crate) fn direct_read_len(&self) -> Option<usize> {
+        match self.r.read {
+            Some(PendingRead::Direct { len, .. }) => Some(len),
+            _ => None,
+        }
+    }
+
     /// `n` bytes were read into [`read_buf`](Self::read_buf) (or written and initialised
     /// in [`read_buf_uninit`](Self::read_buf_uninit)); 0 is the end of the stream.
     pub(crate) fn read_done(&mut self, n: usize) {

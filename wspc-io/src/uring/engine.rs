@@ -60,6 +60,29 @@ impl Engine {
         n
     }
 
+    /// True when a large payload (at least `min` bytes of it) is to be read straight into
+    /// its message's memory.
+    pub(super) fn wants_direct(&self, min: usize) -> bool {
+        self.0.direct_read_len().is_some_and(|n| n >= min)
+    }
+
+    /// When a large payload is to be read straight into its message's memory (at least
+    /// `min` bytes of it): that memory, which stays put until [`received`](Self::received).
+    pub(super) fn direct_target(&mut self, min: usize) -> Option<(*mut u8, usize)> {
+        let len = self.0.direct_read_len()?;
+        if len < min {
+            return None;
+        }
+        let buf = self.0.read_buf_uninit();
+        Some((buf.as_mut_ptr() as *mut u8, buf.len()))
+    }
+
+    /// The kernel wrote `n` bytes at the start of [`direct_target`](Self::direct_target)'s
+    /// memory (0: the end of the stream).
+    pub(super) fn received(&mut self, n: usize) {
+        self.0.read_done(n);
+    }
+
     /// True when a message can be sent (and more input taken) without waiting for a write.
     pub(super) fn can_send(&self) -> bool {
         self.0.can_send()

@@ -43,6 +43,12 @@ const KIND_SEND: u64 = 3;
 const KIND_WAKE: u64 = 4;
 const KIND_CANCEL: u64 = 5;
 const KIND_SIGNAL: u64 = 6;
+const KIND_RECV_DIRECT: u64 = 7;
+
+/// A large payload with at least this much to read (and room for it in its message) is
+/// received straight into the message's memory by a single receive, instead of through
+/// the provided buffers (16 KiB per completion, then a copy).
+const DIRECT_RECV_MIN: usize = 64 << 10;
 
 /// Operation kind (4 bits), receive epoch (4 bits), slot generation (24 bits), slot index.
 fn ud(kind: u64, idx: u32, gen: u32, epoch: u8) -> u64 {
@@ -76,6 +82,11 @@ const EOF: u16 = 128;
 const OPENED: u16 = 256;
 /// `Conn::close` was called in a callback: arm the close deadline.
 pub(super) const CLOSE_REQ: u16 = 512;
+/// The multishot receive was withdrawn for a direct receive: wait for its last completion.
+const DRAINING: u16 = 1024;
+/// A receive straight into a large message's memory is in flight: that memory must stay
+/// put (and the slot live) until it completes.
+const DIRECT_RECV: u16 = 2048;
 
 // The open variant is the one every connection spends its life in: boxing it would add a
 // heap object per connection.
@@ -277,7 +288,8 @@ impl<'a, H: Handler> Loop<'a, H> {
     fn push(&mut self, e: squeue::Entry) {
         loop {
             // SAFETY: every buffer an entry points to outlives its operation: receive
-            // buffers are the registered ring's, send buffers are the session's write
+            // buffers are the registered ring's or a message's memory (left in place, and
+            // the slot live, while `DIRECT_RECV`), send buffers are the session's write
             // buffer and lent payloads (left untouched while `SENDING`), vectors are taken
             // by the kernel when submitted (`IORING_FEAT_SUBMIT_STABLE`, checked at setup),
             // the wake-up counter lives as long as the loop.
@@ -319,6 +331,23 @@ impl<'a, H: Handler> Loop<'a, H> {
             .build()
             .user_data(ud(KIND_RECV, idx, s.gen, s.epoch));
         self.push(e);
+    }
+
+    /// Receives a large payload straight into its message (see [`DIRECT_RECV_MIN`]); false
+    /// when the session has no such read pending.
+    fn arm_recv_direct(&mut self, idx: u32) -> bool {
+        let s = &mut self.slots[idx as usize];
+        let Phase::Open(e) = &mut s.phase else { return false };
+        let Some((ptr, len)) = e.direct_target(DIRECT_RECV_MIN) else { return false };
+        s.flags |= DIRECT_RECV;
+        let e = opcode::Recv::new(types::Fd(s.fd), ptr, len.min(1 << 30) as u32).build().user_data(ud(
+            KIND_RECV_DIRECT,
+            idx,
+            s.gen,
+            0,
+        ));
+        self.push(e);
+        true
     }
 
     /// Withdraws the connection's multishot receive.
@@ -415,6 +444,7 @@ impl<'a, H: Handler> Loop<'a, H> {
             let (kind, idx, gen, epoch) = ud_parts(u);
             match kind {
                 KIND_RECV => self.on_recv(idx, gen, epoch, res, flags),
+                KIND_RECV_DIRECT => self.on_recv_direct(idx, gen, res),
                 KIND_SEND => self.on_send(idx, gen, res),
                 KIND_ACCEPT => self.on_accept(res, flags),
                 KIND_WAKE => self.wake_armed = false,

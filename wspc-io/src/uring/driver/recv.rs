@@ -76,8 +76,15 @@ impl<H: Handler> Loop<'_, H> {
             return;
         }
         let s = &mut self.slots[idx as usize];
-        if !cqueue::more(flags) && epoch == s.epoch {
-            s.flags &= !RECV_ARMED;
+        if !cqueue::more(flags) {
+            if epoch == s.epoch {
+                s.flags &= !RECV_ARMED;
+            } else if s.flags & DRAINING != 0 && epoch == s.epoch.wrapping_sub(1) & 0xf {
+                // The last completion of the receive withdrawn for a direct one (which the
+                // turn's end arms).
+                s.flags &= !DRAINING;
+                self.mark(idx);
+            }
         }
         match (res, bid) {
             (n, Some(b)) if n > 0 => {
@@ -112,6 +119,38 @@ impl<H: Handler> Loop<'_, H> {
             if s.flags & RECV_ARMED == 0 || output {
                 self.mark(idx);
             }
+        }
+    }
+
+    /// A large payload's direct receive completed.
+    pub(super) fn on_recv_direct(&mut self, idx: u32, gen: u32, res: i32) {
+        if !self.live_slot(idx, gen) {
+            return;
+        }
+        let now = self.now;
+        let s = &mut self.slots[idx as usize];
+        s.flags &= !DIRECT_RECV;
+        if s.flags & DEAD != 0 {
+            return self.finalize(idx, Error::ConnectionReset);
+        }
+        match res {
+            n if n > 0 => {
+                s.last_rx = now;
+                s.ping_at = 0;
+                if let Phase::Open(e) = &mut s.phase {
+                    // The kernel wrote `n` bytes where `direct_target` pointed.
+                    e.received(n as usize);
+                }
+                if s.flags & (FINISHING | SENDING) == 0 {
+                    self.drive(idx, &[], false);
+                }
+            }
+            0 => return self.input_eof(idx),
+            n if n == -libc::ECANCELED || n == -libc::EINTR => {}
+            n => return self.fail(idx, os_error(n)),
+        }
+        if self.live_slot(idx, gen) {
+            self.mark(idx);
         }
     }
 
@@ -314,7 +353,7 @@ impl<H: Handler> Loop<'_, H> {
         if matches!(s.phase, Phase::Free) {
             return;
         }
-        if s.flags & SENDING != 0 {
+        if s.flags & (SENDING | DIRECT_RECV) != 0 {
             if s.flags & DEAD == 0 {
                 s.flags |= DEAD;
                 // SAFETY: the connection's own socket: the write in flight fails at once.
@@ -344,7 +383,7 @@ impl<H: Handler> Loop<'_, H> {
     }
 
     pub(super) fn give_spare(&mut self, mut v: Vec<u8>) {
-        if self.spare.len() < 16 && v.capacity() <= PAUSE_AT * 2 {
+        if self.spare.len() < 16 && v.capacity() > 0 && v.capacity() <= PAUSE_AT * 2 {
             v.clear();
             self.spare.push(v);
         }

@@ -231,7 +231,9 @@ impl<H: Handler> Loop<'_, H> {
                     self.after_callback(idx);
                 }
                 let s = &mut self.slots[idx as usize];
-                if s.flags & FINISHING == 0 && !sess_busy(s) && (!s.pending.is_empty() || s.flags & EOF != 0) {
+                // Input may be waiting: stashed bytes, the end of the stream, or bytes a
+                // direct receive put in the session meanwhile.
+                if s.flags & FINISHING == 0 && !sess_busy(s) {
                     let p = std::mem::take(&mut s.pending);
                     let eof = s.flags & EOF != 0;
                     let n = self.drive(idx, &p, eof);

@@ -122,17 +122,38 @@ impl<H: Handler> Loop<'_, H> {
                     }
                 }
             }
-            let s = &self.slots[idx as usize];
-            if !matches!(s.phase, Phase::Free) && s.flags & (RECV_ARMED | EOF | DEAD) == 0 && s.pending.len() < PAUSE_AT
-            {
-                self.arm_recv(idx);
-            }
+            self.arm_input(idx);
         }
         dirty.clear();
         if self.dirty.is_empty() {
             self.dirty = dirty;
         }
         self.bufs.publish();
+    }
+
+    /// Receives again if nothing is receiving for the connection: a multishot receive
+    /// into the provided buffers, or a large payload's direct receive. Switching to a
+    /// direct receive first withdraws the multishot one and waits for its last completion,
+    /// so that no bytes it took can arrive after those received directly.
+    fn arm_input(&mut self, idx: u32) {
+        let s = &mut self.slots[idx as usize];
+        if matches!(s.phase, Phase::Free) || s.flags & (EOF | DEAD | DIRECT_RECV) != 0 {
+            return;
+        }
+        let direct = s.tls.is_none()
+            && s.flags & FINISHING == 0
+            && s.pending.is_empty()
+            && matches!(&s.phase, Phase::Open(e) if e.wants_direct(DIRECT_RECV_MIN));
+        if direct {
+            if s.flags & RECV_ARMED != 0 {
+                s.flags |= DRAINING;
+                self.cancel_recv(idx);
+            } else if s.flags & DRAINING == 0 {
+                self.arm_recv_direct(idx);
+            }
+        } else if s.flags & RECV_ARMED == 0 && s.pending.len() < PAUSE_AT {
+            self.arm_recv(idx);
+        }
     }
 
     // ----- shutdown ---------------------------------------------------------------------
