@@ -23,6 +23,15 @@
 //! the engine's receive buffer (or straight into a large message's vector), messages go to
 //! [`Handler::on_message`], and the replies produced by the whole turn are written with one
 //! send per connection (the write buffer and a large lent payload as one vectored write).
+//! Two exceptions for large messages, where a copy or a turn costs more than a system call:
+//! - a payload with 64 KiB or more still to come is received by one receive straight into
+//!   its message's memory (the multishot receive is withdrawn first, and its last
+//!   completion awaited, so that no bytes it took can arrive after those);
+//! - when a reply fills the session in the middle of the input (a large lent payload, or
+//!   the write buffer's limit), it is written at once with a non-blocking `sendmsg`, and the
+//!   turn goes on with the input; only what the socket does not take waits for a send
+//!   through the ring.
+//!
 //! While a connection's write is in flight its write buffer is left alone: what it receives
 //! meanwhile waits (and past 256 KiB, receiving pauses), so a peer that does not read holds
 //! bounded memory, and the keepalive or close timeout ends it.
