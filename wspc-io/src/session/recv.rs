@@ -62,29 +62,46 @@ pub(crate) enum RecvStep {
     Piece(Piece),
 }
 
+/// (Counts are `u32`: a read buffer is at most 4 GiB, and a direct read asks for at most
+/// that much at a time.)
 enum PendingRead {
     /// Into the read buffer after its bytes, at most `len` bytes.
-    Buffer { len: usize },
+    Buffer { len: u32 },
     /// Payload straight into the spare capacity of the message vector (`assembly`), at
     /// most `len` bytes, of which the first `payload` belong to the frame (any more are
     /// the start of what follows it, moved to the read buffer); `init`: bytes of that
     /// spare capacity known to be initialised.
-    Direct { len: usize, payload: usize, init: usize },
+    Direct { len: u32, payload: u32, init: u32 },
+}
+
+/// The longest direct read asked for at once.
+const DIRECT_READ_MAX: usize = u32::MAX as usize;
+
+/// What a receive side rarely has: bytes read past the HTTP head (usually none) and its
+/// final error. Boxed, present only while one of them is: a connection carries a pointer.
+#[derive(Default)]
+struct Cold {
+    /// Bytes read past the HTTP head, and how many were handed on.
+    prefix: Option<(Vec<u8>, usize)>,
+    /// Set at most once, at the end of a connection.
+    error: Option<Error>,
 }
 
 /// The receive side's buffers and state.
 pub(super) struct RecvState {
-    /// The read buffer (present while needed), bytes `start..end` not yet decoded.
+    /// The read buffer (present while needed, `size` bytes), bytes `start..end` not yet
+    /// decoded. (`u32`: every connection carries these, and a read buffer is smaller.)
     buf: Option<Box<[u8]>>,
-    size: usize,
-    start: usize,
-    end: usize,
+    size: u32,
+    start: u32,
+    end: u32,
     read: Option<PendingRead>,
-    /// Bytes read past the HTTP head, and how many were handed on: boxed and present only
-    /// while some are left (usually never), so a connection carries a pointer for them.
-    prefix: Option<Box<(Vec<u8>, usize)>>,
+    /// The prefix and the final error (see [`Cold`]).
+    cold: Option<Box<Cold>>,
     deliver_pings: bool,
-    assembly: Option<(bool, Vec<u8>)>,
+    /// The message being assembled (text if `assembly_text`).
+    assembly: Option<Vec<u8>>,
+    assembly_text: bool,
     /// The assembled message ended with a direct read: hand it out.
     assembled: bool,
     /// The last direct read left part of its frame: read the rest directly too, however
@@ -96,8 +113,6 @@ pub(super) struct RecvState {
     /// `read_buf` zeroes each byte of spare capacity at most once: (its address, its
     /// capacity, the count); stale once the vector moved or grew.
     direct_init: (usize, usize, usize),
-    /// Boxed: set at most once, at the end of a connection.
-    error: Option<Box<Error>>,
     /// Bytes were read since the last call of `take_activity`.
     activity: bool,
 }
@@ -106,30 +121,63 @@ impl RecvState {
     pub(super) fn new(prefix: Vec<u8>, size: usize, deliver_pings: bool) -> Self {
         Self {
             buf: None,
-            size: size.max(2 * HEADER_PEEK),
+            size: size.clamp(2 * HEADER_PEEK, u32::MAX as usize) as u32,
             start: 0,
             end: 0,
             read: None,
-            prefix: (!prefix.is_empty()).then(|| Box::new((prefix, 0))),
+            cold: (!prefix.is_empty()).then(|| Box::new(Cold { prefix: Some((prefix, 0)), error: None })),
             deliver_pings,
             assembly: None,
+            assembly_text: false,
             assembled: false,
             direct_partial: false,
             expect_large: false,
             direct_init: (0, 0, 0),
-            error: None,
             activity: false,
         }
     }
 
+    /// The final error, if the receive side ended.
+    #[inline]
+    fn error(&self) -> Option<&Error> {
+        self.cold.as_deref().and_then(|c| c.error.as_ref())
+    }
+
+    /// Ends the receive side with `e` unless it ended already.
+    fn set_error(&mut self, e: Error) {
+        let c = self.cold.get_or_insert_with(Default::default);
+        if c.error.is_none() {
+            c.error = Some(e);
+        }
+    }
+
+    /// True while bytes read past the HTTP head are left.
+    fn has_prefix(&self) -> bool {
+        self.cold.as_deref().is_some_and(|c| c.prefix.is_some())
+    }
+
+    /// The message being assembled, started (as text if `text`) if there is none. (A
+    /// function of the two fields, so that the other fields stay free to borrow.)
+    fn assembling<'a>(assembly: &'a mut Option<Vec<u8>>, assembly_text: &mut bool, text: bool) -> &'a mut Vec<u8> {
+        if assembly.is_none() {
+            *assembly_text = text;
+        }
+        assembly.get_or_insert_with(pool_take)
+    }
+
+    /// Takes the assembled message: (text, bytes).
+    fn take_assembly(&mut self) -> Option<(bool, Vec<u8>)> {
+        self.assembly.take().map(|v| (self.assembly_text, v))
+    }
+
     /// The read buffer with its undecoded bytes moved to the front.
     fn compacted(&mut self) -> &mut [u8] {
-        let buf = self.buf.get_or_insert_with(|| read_buf_take(self.size));
+        let buf = self.buf.get_or_insert_with(|| read_buf_take(self.size as usize));
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         } else if self.start > 0 {
-            buf.copy_within(self.start..self.end, 0);
+            buf.copy_within(self.start as usize..self.end as usize, 0);
             self.end -= self.start;
             self.start = 0;
         }
@@ -138,11 +186,11 @@ impl RecvState {
 
     /// Copies bytes held elsewhere into the read buffer's free space; returns how many.
     fn put(&mut self, bytes: &[u8]) -> usize {
-        let end = self.end;
+        let end = self.end as usize;
         let buf = self.compacted();
         let n = (buf.len() - end).min(bytes.len());
         buf[end..end + n].copy_from_slice(&bytes[..n]);
-        self.end += n;
+        self.end += n as u32;
         n
     }
 }
@@ -150,7 +198,7 @@ impl RecvState {
 impl Session {
     /// True when the receive side is finished (close received, error or end of stream).
     pub(crate) fn recv_done(&self) -> bool {
-        self.close_received || self.r.error.is_some()
+        self.close_received || self.r.error().is_some()
     }
 
     /// Bytes were read since the last call.
@@ -168,7 +216,7 @@ impl Session {
     /// True while bytes read past the HTTP head are kept (tests).
     #[cfg(all(test, feature = "tokio"))]
     pub(crate) fn holds_prefix(&self) -> bool {
-        self.r.prefix.is_some()
+        self.r.has_prefix()
     }
 
     /// The transport has nothing to read now: gives back what a waiting connection does
@@ -202,14 +250,14 @@ impl Session {
         let r = &mut self.r;
         match r.read.as_mut().expect("a read is pending") {
             PendingRead::Buffer { len } => {
-                let end = r.end;
-                &mut r.buf.as_mut().expect("a read into the buffer")[end..end + *len]
+                let end = r.end as usize;
+                &mut r.buf.as_mut().expect("a read into the buffer")[end..end + *len as usize]
             }
             PendingRead::Direct { len, init, .. } => {
-                let (_, v) = r.assembly.as_mut().expect("a direct read fills the message");
-                r.direct_init = (v.as_ptr() as usize, v.capacity(), v.len() + *len);
-                let spare = &mut v.spare_capacity_mut()[..*len];
-                spare[*init..].fill(std::mem::MaybeUninit::new(0));
+                let v = r.assembly.as_mut().expect("a direct read fills the message");
+                r.direct_init = (v.as_ptr() as usize, v.capacity(), v.len() + *len as usize);
+                let spare = &mut v.spare_capacity_mut()[..*len as usize];
+                spare[*init as usize..].fill(std::mem::MaybeUninit::new(0));
                 *init = *len;
                 // SAFETY: every byte of `spare` is initialised: the first `init` were zeroed
                 // by an earlier call on this same allocation (`direct_init` is dropped when
@@ -227,15 +275,15 @@ impl Session {
         let r = &mut self.r;
         match r.read.as_mut().expect("a read is pending") {
             PendingRead::Buffer { len } => {
-                let end = r.end;
-                let b = &mut r.buf.as_mut().expect("a read into the buffer")[end..end + *len];
+                let end = r.end as usize;
+                let b = &mut r.buf.as_mut().expect("a read into the buffer")[end..end + *len as usize];
                 // SAFETY: `MaybeUninit<u8>` has `u8`'s layout; the bytes are initialised,
                 // and readers only write initialised bytes into them.
                 unsafe { &mut *(b as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
             }
             PendingRead::Direct { len, .. } => {
-                let (_, v) = r.assembly.as_mut().expect("a direct read fills the message");
-                &mut v.spare_capacity_mut()[..*len]
+                let v = r.assembly.as_mut().expect("a direct read fills the message");
+                &mut v.spare_capacity_mut()[..*len as usize]
             }
         }
     }
@@ -256,17 +304,16 @@ impl Session {
         let read = self.r.read.take().expect("a read is pending");
         if n == 0 {
             // The stream ended before a close frame (or inside a frame).
-            if self.r.error.is_none() {
-                self.r.error = Some(Box::new(Error::ConnectionReset));
-            }
+            self.r.set_error(Error::ConnectionReset);
             return;
         }
         self.r.activity = true;
         match read {
-            PendingRead::Buffer { len } => self.r.end += n.min(len),
+            PendingRead::Buffer { len } => self.r.end += n.min(len as usize) as u32,
             PendingRead::Direct { len, payload, .. } => {
                 let r = &mut self.r;
-                let (_, v) = r.assembly.as_mut().expect("a direct read fills the message");
+                let (len, payload) = (len as usize, payload as usize);
+                let v = r.assembly.as_mut().expect("a direct read fills the message");
                 let at = v.len();
                 let n = n.min(len);
                 // SAFETY: the reader initialised the first `n <= len` bytes of the spare
@@ -276,11 +323,11 @@ impl Session {
                     // The frame's end and the start of what follows: that part goes to the
                     // read buffer (empty: a direct read starts with everything decoded).
                     let extra = at + payload;
-                    let buf = r.buf.get_or_insert_with(|| read_buf_take(r.size));
+                    let buf = r.buf.get_or_insert_with(|| read_buf_take(r.size as usize));
                     debug_assert_eq!(r.start, r.end);
                     let k = n - payload;
                     buf[..k].copy_from_slice(&v[extra..extra + k]);
-                    (r.start, r.end) = (0, k);
+                    (r.start, r.end) = (0, k as u32);
                     v.truncate(extra);
                 }
                 r.direct_partial = false;
@@ -321,9 +368,7 @@ impl Session {
     /// The transport failed while reading.
     pub(crate) fn read_failed(&mut self, e: Error) {
         self.r.read = None;
-        if self.r.error.is_none() {
-            self.r.error = Some(Box::new(e));
-        }
+        self.r.set_error(e);
     }
 
     /// A protocol violation or a limit hit: the close frame with its code is queued, and
@@ -334,7 +379,8 @@ impl Session {
             self.queue_close(Some((code, String::new())));
         }
         let err = Error::Ws(e);
-        self.r.error = Some(Box::new(err.duplicate()));
+        // (Replaces an earlier error: the decoder's is the one to report.)
+        self.r.cold.get_or_insert_with(Default::default).error = Some(err.duplicate());
         err
     }
 
@@ -342,7 +388,7 @@ impl Session {
     /// whole messages.
     pub(crate) fn poll_recv(&mut self, mut piece: Option<&mut Vec<u8>>) -> Result<RecvStep> {
         loop {
-            if let Some(e) = &self.r.error {
+            if let Some(e) = self.r.error() {
                 return Err(e.duplicate());
             }
             if self.close_received {
@@ -351,7 +397,7 @@ impl Session {
             if let Some(e) = &self.write_error {
                 // A write failed: the receive side reports the failure.
                 let e = e.duplicate();
-                self.r.error = Some(Box::new(e.duplicate()));
+                self.r.cold.get_or_insert_with(Default::default).error = Some(e.duplicate());
                 return Err(e);
             }
             if self.r.read.is_some() {
@@ -359,12 +405,12 @@ impl Session {
             }
             if self.r.assembled {
                 self.r.assembled = false;
-                let (text, buf) = self.r.assembly.take().expect("assembled");
+                let (text, buf) = self.r.take_assembly().expect("assembled");
                 return Ok(RecvStep::Message(self.message_of(text, buf)?));
             }
             let r = &mut self.r;
             let input: &mut [u8] = match r.buf.as_deref_mut() {
-                Some(b) => &mut b[r.start..r.end],
+                Some(b) => &mut b[r.start as usize..r.end as usize],
                 None => &mut [],
             };
             // Between messages, with bytes to look at, a whole message is appended to a
@@ -381,7 +427,7 @@ impl Session {
             };
             match event {
                 Event::Data(c) if c.source == Source::Appended => {
-                    r.start += consumed;
+                    r.start += consumed as u32;
                     let v = fresh.take().expect("appended to it");
                     return Ok(RecvStep::Message(self.message_of(c.text, v)?));
                 }
@@ -393,14 +439,14 @@ impl Session {
             }
             match event {
                 Event::NeedMore => {
-                    r.start += consumed;
+                    r.start += consumed as u32;
                     if let Some(step) = self.want_read(piece.is_none())? {
                         return Ok(step);
                     }
                 }
                 Event::Payload(p) => {
-                    r.start += consumed;
-                    if piece.is_none() && r.prefix.is_none() && self.start_direct(p) {
+                    r.start += consumed as u32;
+                    if piece.is_none() && !r.has_prefix() && self.start_direct(p) {
                         return Ok(RecvStep::Read);
                     }
                     if let Some(step) = self.want_read(piece.is_none())? {
@@ -414,9 +460,10 @@ impl Session {
                             buf.clear();
                             buf.extend_from_slice(bytes);
                         }
-                        None => r.assembly.get_or_insert_with(|| (c.text, pool_take())).1.extend_from_slice(bytes),
+                        None => RecvState::assembling(&mut r.assembly, &mut r.assembly_text, c.text)
+                            .extend_from_slice(bytes),
                     }
-                    r.start += consumed;
+                    r.start += consumed as u32;
                     if c.last {
                         self.dec.release_inflated();
                     }
@@ -425,7 +472,7 @@ impl Session {
                         return Ok(RecvStep::Piece(Piece { kind, last: c.last }));
                     }
                     if c.last {
-                        let (text, buf) = self.r.assembly.take().expect("assembling");
+                        let (text, buf) = self.r.take_assembly().expect("assembling");
                         return Ok(RecvStep::Message(self.message_of(text, buf)?));
                     }
                 }
@@ -449,10 +496,10 @@ impl Session {
                         // Answered at once, in the write buffer (RFC 6455 §5.5.2).
                         let mut p = [0u8; wspc::MAX_CONTROL_PAYLOAD];
                         p[..len].copy_from_slice(payload);
-                        self.r.start += consumed;
+                        self.r.start += consumed as u32;
                         self.pong(&p[..len]);
                     } else {
-                        self.r.start += consumed;
+                        self.r.start += consumed as u32;
                     }
                     if let Some(step) = step {
                         return Ok(step);
@@ -463,7 +510,7 @@ impl Session {
                         code,
                         reason: String::from_utf8_lossy(&input[start..start + len]).into_owned(),
                     });
-                    r.start += consumed;
+                    r.start += consumed as u32;
                     tracing::debug!(role = ?self.role, code, "close frame received");
                     self.close_received = true;
                     if !self.close_sent {
@@ -494,17 +541,20 @@ impl Session {
             let e = wspc::ProtocolError::ControlFrameTooLong;
             return Err(self.fail_recv(e.into()));
         }
-        if let Some(mut p) = r.prefix.take() {
+        if let Some(mut p) = r.cold.as_mut().and_then(|c| c.prefix.take()) {
             let n = r.put(&p.0[p.1..]);
             p.1 += n;
+            let c = r.cold.as_mut().expect("held the prefix");
             if p.1 < p.0.len() {
-                r.prefix = Some(p);
+                c.prefix = Some(p);
+            } else if c.error.is_none() {
+                r.cold = None;
             }
             return Ok(None);
         }
         let mut len = r.size - r.end;
         if r.expect_large && whole_messages && !self.dec.in_frame() {
-            len = len.min(HEADER_PEEK);
+            len = len.min(HEADER_PEEK as u32);
         }
         r.read = Some(PendingRead::Buffer { len });
         Ok(Some(RecvStep::Read))
@@ -518,7 +568,7 @@ impl Session {
         if d.remaining < DIRECT_RECV_MIN && !r.direct_partial {
             return false;
         }
-        let (_, v) = r.assembly.get_or_insert_with(|| (d.text, pool_take()));
+        let v = RecvState::assembling(&mut r.assembly, &mut r.assembly_text, d.text);
         let remaining = usize::try_from(d.remaining).unwrap_or(usize::MAX);
         let spare = v.capacity() - v.len();
         if spare < remaining.min(DIRECT_RECV_MIN as usize) {
@@ -536,7 +586,9 @@ impl Session {
         let (at, cap, upto) = r.direct_init;
         let init =
             if (at, cap) == (v.as_ptr() as usize, v.capacity()) { upto.saturating_sub(v.len()).min(len) } else { 0 };
-        r.read = Some(PendingRead::Direct { len, payload: remaining.min(len), init });
+        let len = len.min(DIRECT_READ_MAX);
+        let init = init.min(len);
+        r.read = Some(PendingRead::Direct { len: len as u32, payload: remaining.min(len) as u32, init: init as u32 });
         true
     }
 
@@ -562,5 +614,21 @@ impl Session {
         // code point unfinished (`Decoder`'s guarantee on `Chunk::text`); any invalid byte
         // fails the connection before a message is handed out.
         Ok(Message::Text(unsafe { crate::Utf8Payload::from_vec_unchecked(buf) }))
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_receive_side_is_small() {
+        // The prefix and the final error: one pointer, null while there are neither.
+        assert_eq!(size_of::<Option<Box<Cold>>>(), size_of::<usize>());
+        // A pending read: `u32` counts and a tag.
+        assert_eq!(size_of::<Option<PendingRead>>(), 16);
+        // It was 152 bytes with `usize` counts, an `Option<(bool, Vec<u8>)>` and two boxes.
+        let s = size_of::<RecvState>();
+        assert!(s <= 112, "RecvState is {s} bytes");
     }
 }

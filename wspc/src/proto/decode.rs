@@ -17,22 +17,26 @@ use crate::config::{Config, Role};
 use crate::error::{Error, Misuse, ProtocolError};
 use crate::types::close_status;
 
-/// The data frame whose payload is arriving.
+/// The data frame whose payload is arriving (24 bytes: every connection carries one).
 #[derive(Clone, Copy)]
 struct Frame {
     fin: bool,
     /// Payload bytes not yet handed out.
     remaining: u64,
     mask: Option<[u8; 4]>,
-    /// Payload bytes unmasked so far (for the mask's phase).
-    unmasked: u64,
+    /// Payload bytes unmasked so far, modulo 4 (the mask's phase).
+    phase: u8,
     /// Bytes at the front of the next input that belong to this frame and are already
     /// unmasked and validated (input handed out by no event yet, which the caller presents
-    /// again).
-    ready: usize,
+    /// again). At most `u32::MAX`: an input is looked at that much at a time.
+    ready: u32,
 }
 
-/// The message whose frames are arriving.
+/// The most input bytes of one frame unmasked and handed out at a time (`Frame::ready`).
+const MAX_AVAIL: u64 = u32::MAX as u64;
+
+/// The message whose frames are arriving (a copy of the decoder's fields: see
+/// [`Decoder::message`]).
 #[derive(Clone, Copy)]
 struct Message {
     text: bool,
@@ -157,9 +161,17 @@ pub struct Decoder {
     max_frame: u64,
     max_fragments: u64,
     frame: Option<Frame>,
-    message: Option<Message>,
+    /// The message whose frames are arriving, kept as plain fields (its flags beside the
+    /// decoder's own, instead of a padded `Option<Message>`): meaningful while
+    /// `in_message`.
+    in_message: bool,
+    msg_text: bool,
+    msg_compressed: bool,
+    msg_size: u64,
+    msg_frames: u64,
     utf8: Utf8Validator,
-    failed: Option<ProtocolError>,
+    /// Boxed: set at most once, when decoding fails (a pointer instead of 16 bytes).
+    failed: Option<Box<ProtocolError>>,
     closed: bool,
     /// Boxed: most connections do not compress, and an idle one should stay small.
     #[cfg(feature = "deflate")]
@@ -178,7 +190,11 @@ impl Decoder {
             max_frame: config.max_frame_size.unwrap_or(u64::MAX),
             max_fragments: config.max_fragments.unwrap_or(u64::MAX),
             frame: None,
-            message: None,
+            in_message: false,
+            msg_text: false,
+            msg_compressed: false,
+            msg_size: 0,
+            msg_frames: 0,
             utf8: Utf8Validator::new(),
             failed: None,
             closed: false,
@@ -194,13 +210,24 @@ impl Decoder {
 
     /// The protocol error that ended decoding, if any (every later call returns it).
     pub fn error(&self) -> Option<ProtocolError> {
-        self.failed
+        self.failed.as_deref().copied()
     }
 
     /// Ends decoding with `e` (found outside the decoder, by whoever holds the bytes).
     pub(crate) fn fail(&mut self, e: ProtocolError) -> ProtocolError {
-        self.failed = Some(e);
+        self.failed = Some(Box::new(e));
         e
+    }
+
+    /// The message whose frames are arriving, if any.
+    #[inline]
+    fn message(&self) -> Option<Message> {
+        self.in_message.then_some(Message {
+            text: self.msg_text,
+            compressed: self.msg_compressed,
+            size: self.msg_size,
+            frames: self.msg_frames,
+        })
     }
 
     /// True once a close frame was decoded.
@@ -215,7 +242,7 @@ impl Decoder {
 
     /// `Some(text)` while a message is partly decoded.
     pub fn message_text(&self) -> Option<bool> {
-        self.message.map(|m| m.text)
+        self.message().map(|m| m.text)
     }
 
     /// The bytes of a chunk, from the input it was decoded from or the inflater.
@@ -277,12 +304,12 @@ impl Decoder {
         max_chunk: usize,
         out: Option<&mut Vec<u8>>,
     ) -> Result<Decoded, ProtocolError> {
-        if let Some(e) = self.failed {
-            return Err(e);
+        if let Some(e) = self.failed.as_deref() {
+            return Err(*e);
         }
         let r = self.step(input, max_chunk.max(1), out);
         if let Err(e) = r {
-            self.failed = Some(e);
+            self.failed = Some(Box::new(e));
         }
         r
     }
@@ -332,9 +359,9 @@ impl Decoder {
                     return Ok(Decoded { consumed, event });
                 }
                 let new_message = h.opcode != OpCode::Continuation;
-                match (&self.message, new_message) {
-                    (None, false) => return Err(ProtocolError::UnexpectedContinuation),
-                    (Some(_), true) => return Err(ProtocolError::ExpectedContinuation),
+                match (self.in_message, new_message) {
+                    (false, false) => return Err(ProtocolError::UnexpectedContinuation),
+                    (true, true) => return Err(ProtocolError::ExpectedContinuation),
                     _ => {}
                 }
                 if h.rsv1 && !new_message {
@@ -342,17 +369,16 @@ impl Decoder {
                 }
                 self.check_limits(h.len, new_message)?;
                 if new_message {
-                    self.message =
-                        Some(Message { text: h.opcode == OpCode::Text, compressed: h.rsv1, size: 0, frames: 0 });
+                    (self.in_message, self.msg_text, self.msg_compressed) = (true, h.opcode == OpCode::Text, h.rsv1);
+                    (self.msg_size, self.msg_frames) = (0, 0);
                     self.utf8.reset();
                 }
-                let m = self.message.as_mut().expect("set above");
-                m.size += h.len;
-                m.frames += 1;
+                self.msg_size += h.len;
+                self.msg_frames += 1;
                 consumed += h.header_len;
-                self.frame = Some(Frame { fin: h.fin, remaining: h.len, mask: h.mask, unmasked: 0, ready: 0 });
+                self.frame = Some(Frame { fin: h.fin, remaining: h.len, mask: h.mask, phase: 0, ready: 0 });
             }
-            let m = self.message.expect("a frame belongs to a message");
+            let m = self.message().expect("a frame belongs to a message");
             let step = if m.compressed {
                 self.step_compressed(&mut input[consumed..], m.text, max_chunk)?
             } else {
@@ -386,7 +412,7 @@ impl Decoder {
     ) -> Result<Option<Decoded>, ProtocolError> {
         let whole = h.fin
             && !h.rsv1
-            && self.message.is_none()
+            && !self.in_message
             && matches!(h.opcode, OpCode::Text | OpCode::Binary)
             && h.len <= (avail.len() - h.header_len) as u64
             && h.len <= max_chunk as u64;
@@ -444,12 +470,12 @@ impl Decoder {
     /// frame in `input` not seen before. Returns the frame's bytes in `input`.
     fn unmask_fresh(&mut self, input: &mut [u8], validate: bool) -> Result<usize, ProtocolError> {
         let f = self.frame.as_mut().expect("a data frame is current");
-        let avail = (input.len() as u64).min(f.remaining) as usize;
-        let fresh = &mut input[f.ready.min(avail)..avail];
+        let avail = (input.len() as u64).min(f.remaining).min(MAX_AVAIL) as usize;
+        let fresh = &mut input[(f.ready as usize).min(avail)..avail];
         if !fresh.is_empty() {
-            let (key, offset) = (f.mask.unwrap_or([0; 4]), (f.unmasked % 4) as usize);
-            f.unmasked += fresh.len() as u64;
-            f.ready = avail;
+            let (key, offset) = (f.mask.unwrap_or([0; 4]), f.phase as usize);
+            f.phase = ((f.phase as usize + fresh.len()) % 4) as u8;
+            f.ready = avail as u32;
             if validate {
                 unmask_and_validate(fresh, key, offset, &mut self.utf8).map_err(|_| ProtocolError::InvalidUtf8)?;
             } else {
@@ -462,7 +488,7 @@ impl Decoder {
     /// The current frame and message end (the message if the frame was its last).
     fn end_frame(&mut self) {
         if self.frame.take().is_some_and(|f| f.fin) {
-            self.message = None;
+            self.in_message = false;
         }
     }
 
@@ -497,7 +523,7 @@ impl Decoder {
         }
         // (An empty final frame still ends its message: an empty last chunk.)
         f.remaining -= len as u64;
-        f.ready -= len;
+        f.ready -= len as u32;
         let last = ends && f.fin;
         if ends {
             self.end_frame();
@@ -514,7 +540,7 @@ impl Decoder {
         let message_end = frame_end && f.fin;
         let inflater = self.inflate.as_mut().expect("compressed implies an inflater");
         let (consumed, produced, done) = inflater.inflate(&input[..avail], message_end, max_chunk)?;
-        f.ready -= consumed;
+        f.ready -= consumed as u32;
         f.remaining -= consumed as u64;
         if text && self.verify_utf8 {
             let out = inflater.chunk(0, produced);
@@ -548,7 +574,7 @@ impl Decoder {
     /// payload is incomplete and none of it is held in the caller's input (no bytes of an
     /// unfinished code point kept back, no error).
     pub fn direct_offer(&self) -> Option<DirectPayload> {
-        let (f, m) = (self.frame.as_ref()?, self.message.as_ref()?);
+        let (f, m) = (self.frame.as_ref()?, self.message()?);
         if m.compressed || f.remaining == 0 || f.ready != 0 || self.failed.is_some() {
             return None;
         }
@@ -569,21 +595,21 @@ impl Decoder {
         if bytes.len() as u64 > f.remaining {
             return Err(Misuse::InvalidArgument("more bytes than the frame's remaining payload").into());
         }
-        let text = self.message.is_some_and(|m| m.text);
+        let text = self.in_message && self.msg_text;
         let check = text && self.verify_utf8;
-        let (key, offset) = (f.mask.unwrap_or([0; 4]), (f.unmasked % 4) as usize);
+        let (key, offset) = (f.mask.unwrap_or([0; 4]), f.phase as usize);
         let valid = if check {
             unmask_and_validate(bytes, key, offset, &mut self.utf8).is_ok()
         } else {
             apply_mask(bytes, key, offset);
             true
         };
-        f.unmasked += bytes.len() as u64;
+        f.phase = ((f.phase as usize + bytes.len()) % 4) as u8;
         f.remaining -= bytes.len() as u64;
         let (remaining, fin) = (f.remaining, f.fin);
         if !valid || (check && remaining == 0 && fin && self.utf8.finish().is_err()) {
             let e = ProtocolError::InvalidUtf8;
-            self.failed = Some(e);
+            self.failed = Some(Box::new(e));
             return Err(e.into());
         }
         if remaining > 0 {
@@ -598,7 +624,7 @@ impl Decoder {
         if len > limit {
             return Err(ProtocolError::FrameTooBig { limit });
         }
-        let (size, frames, compressed) = match (&self.message, new_message) {
+        let (size, frames, compressed) = match (self.message(), new_message) {
             (Some(m), false) => (m.size, m.frames, m.compressed),
             _ => (0, 0, false),
         };

@@ -80,29 +80,26 @@ impl FrameHead {
     }
 }
 
-/// Mask keys for one side: none for a server, zero for a client without masking.
+/// Mask keys for one side: none for a server, zero for a client without masking. One
+/// pointer: a server's is null, a client's points to its key pool (which also holds the
+/// "zero keys" choice), so an encoder or receive half carries no padding for it.
 pub(crate) struct Masker {
-    keys: MaskKeys,
+    keys: Option<Box<MaskKeys>>,
 }
 
 impl Masker {
     pub(crate) fn new(role: Role, disable_masking: bool) -> Self {
-        let mut keys = MaskKeys::new();
-        (keys.client, keys.zero) = (role == Role::Client, disable_masking);
-        Self { keys }
+        Self { keys: (role == Role::Client).then(|| Box::new(MaskKeys::new(disable_masking))) }
     }
 
     /// The key of the next frame.
+    #[inline]
     pub(crate) fn next(&mut self) -> Option<[u8; 4]> {
-        match (self.keys.client, self.keys.zero) {
-            (false, _) => None,
-            (true, true) => Some([0; 4]),
-            (true, false) => Some(self.keys.next()),
-        }
+        self.keys.as_mut().map(|k| k.next())
     }
 
     pub(crate) fn is_client(&self) -> bool {
-        self.keys.client
+        self.keys.is_some()
     }
 }
 
@@ -317,29 +314,30 @@ impl Encoder {
 const KEY_POOL: usize = 256;
 
 /// Mask keys from the operating system's CSPRNG, fetched 64 at a time (RFC 6455 §5.3 asks
-/// for unpredictable keys; one system call per 64 frames keeps that cheap). The pool is
-/// allocated on first use: a server, which never masks, carries only a null pointer.
+/// for unpredictable keys; one system call per 64 frames keeps that cheap): a client's, on
+/// the heap (a server, which never masks, has none). Filled on first use.
 pub(crate) struct MaskKeys {
-    pool: Option<Box<[u8; KEY_POOL]>>,
+    pool: [u8; KEY_POOL],
     pos: u16,
-    /// The side's role and masking (kept here, in the word `pos` leaves free).
-    client: bool,
+    /// Masking disabled: every key is zero (nothing is drawn).
     zero: bool,
 }
 
 impl MaskKeys {
-    pub(crate) fn new() -> Self {
-        Self { pool: None, pos: KEY_POOL as u16, client: false, zero: false }
+    fn new(zero: bool) -> Self {
+        Self { pool: [0; KEY_POOL], pos: KEY_POOL as u16, zero }
     }
 
-    pub(crate) fn next(&mut self) -> [u8; 4] {
-        let pool = self.pool.get_or_insert_with(|| Box::new([0; KEY_POOL]));
+    fn next(&mut self) -> [u8; 4] {
+        if self.zero {
+            return [0; 4];
+        }
         if usize::from(self.pos) + 4 > KEY_POOL {
-            getrandom::fill(&mut pool[..]).expect("the operating system's random source failed");
+            getrandom::fill(&mut self.pool[..]).expect("the operating system's random source failed");
             self.pos = 0;
         }
         let p = usize::from(self.pos);
         self.pos += 4;
-        [pool[p], pool[p + 1], pool[p + 2], pool[p + 3]]
+        [self.pool[p], self.pool[p + 1], self.pool[p + 2], self.pool[p + 3]]
     }
 }
