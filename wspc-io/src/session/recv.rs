@@ -293,7 +293,7 @@ impl Session {
     #[cfg_attr(not(all(feature = "uring", target_os = "linux")), allow(dead_code))]
     pub(crate) fn direct_read_len(&self) -> Option<usize> {
         match self.r.read {
-            Some(PendingRead::Direct { len, .. }) => Some(len),
+            Some(PendingRead::Direct { len, .. }) => Some(len as usize),
             _ => None,
         }
     }
