@@ -288,6 +288,13 @@ impl Session {
         }
     }
 
+    /// True while a read is handed out (after [`RecvStep::Read`], until
+    /// [`read_done`](Self::read_done)).
+    #[cfg_attr(not(all(feature = "uring", target_os = "linux")), allow(dead_code))]
+    pub(crate) fn read_pending(&self) -> bool {
+        self.r.read.is_some()
+    }
+
     /// The length of the pending read when it is a large payload's read straight into the
     /// message's memory ([`read_buf_uninit`](Self::read_buf_uninit) is that memory).
     #[cfg_attr(not(all(feature = "uring", target_os = "linux")), allow(dead_code))]

@@ -77,8 +77,18 @@ impl Engine {
         Some((buf.as_mut_ptr() as *mut u8, buf.len()))
     }
 
+    /// The memory of the read handed out (a large payload's message or the receive
+    /// buffer), if one is: it stays put until [`received`](Self::received).
+    pub(super) fn read_target(&mut self) -> Option<(*mut u8, usize)> {
+        if !self.0.read_pending() {
+            return None;
+        }
+        let buf = self.0.read_buf_uninit();
+        Some((buf.as_mut_ptr() as *mut u8, buf.len()))
+    }
+
     /// The kernel wrote `n` bytes at the start of [`direct_target`](Self::direct_target)'s
-    /// memory (0: the end of the stream).
+    /// (or [`read_target`](Self::read_target)'s) memory (0: the end of the stream).
     pub(super) fn received(&mut self, n: usize) {
         self.0.read_done(n);
     }

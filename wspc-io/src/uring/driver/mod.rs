@@ -49,6 +49,9 @@ const KIND_RECV_DIRECT: u64 = 7;
 /// received straight into the message's memory by a single receive, instead of through
 /// the provided buffers (16 KiB per completion, then a copy).
 const DIRECT_RECV_MIN: usize = 64 << 10;
+/// While large payloads arrive, bytes a connection may read with system calls of its own in
+/// one loop turn (the rest waits for the next turn: the other connections get theirs).
+const PULL_BUDGET: usize = 2 << 20;
 
 /// Operation kind (4 bits), receive epoch (4 bits), slot generation (24 bits), slot index.
 fn ud(kind: u64, idx: u32, gen: u32, epoch: u8) -> u64 {
@@ -82,7 +85,8 @@ const EOF: u16 = 128;
 const OPENED: u16 = 256;
 /// `Conn::close` was called in a callback: arm the close deadline.
 pub(super) const CLOSE_REQ: u16 = 512;
-/// The multishot receive was withdrawn for a direct receive: wait for its last completion.
+/// A withdrawn multishot receive has not posted its last completion yet: until it has,
+/// bytes it took may still arrive, so nothing reads the socket another way.
 const DRAINING: u16 = 1024;
 /// A receive straight into a large message's memory is in flight: that memory must stay
 /// put (and the slot live) until it completes.
@@ -357,6 +361,7 @@ impl<'a, H: Handler> Loop<'a, H> {
             return;
         }
         s.flags &= !RECV_ARMED;
+        s.flags |= DRAINING;
         let target = ud(KIND_RECV, idx, s.gen, s.epoch);
         s.epoch = s.epoch.wrapping_add(1) & 0xf;
         self.push(opcode::AsyncCancel::new(target).build().user_data(ud(KIND_CANCEL, 0, 0, 0)));

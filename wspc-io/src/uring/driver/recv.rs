@@ -80,8 +80,8 @@ impl<H: Handler> Loop<'_, H> {
             if epoch == s.epoch {
                 s.flags &= !RECV_ARMED;
             } else if s.flags & DRAINING != 0 && epoch == s.epoch.wrapping_sub(1) & 0xf {
-                // The last completion of the receive withdrawn for a direct one (which the
-                // turn's end arms).
+                // The last completion of the receive withdrawn last (older ones posted
+                // theirs before it was armed): the turn's end may now read another way.
                 s.flags &= !DRAINING;
                 self.mark(idx);
             }

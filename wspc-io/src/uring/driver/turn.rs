@@ -146,13 +146,66 @@ impl<H: Handler> Loop<'_, H> {
             && matches!(&s.phase, Phase::Open(e) if e.wants_direct(DIRECT_RECV_MIN));
         if direct {
             if s.flags & RECV_ARMED != 0 {
-                s.flags |= DRAINING;
                 self.cancel_recv(idx);
             } else if s.flags & DRAINING == 0 {
-                self.arm_recv_direct(idx);
+                self.pull(idx);
             }
         } else if s.flags & RECV_ARMED == 0 && s.pending.len() < PAUSE_AT {
             self.arm_recv(idx);
+        }
+    }
+
+    /// While large payloads arrive (nothing else receives for the connection): reads with
+    /// non-blocking system calls of its own, straight into the message (or the next
+    /// header into the receive buffer), and hands each read to the engine at once, while
+    /// the bytes are still in the cache; the kernel's copies of a whole batch of ring
+    /// receives would evict each other before they are unmasked. When the socket is empty:
+    /// a direct receive through the ring for the payload, else the multishot receive.
+    fn pull(&mut self, idx: u32) {
+        let gen = self.slots[idx as usize].gen;
+        let mut budget = PULL_BUDGET;
+        loop {
+            let s = &mut self.slots[idx as usize];
+            let Phase::Open(e) = &mut s.phase else { return };
+            if s.flags & (FINISHING | SENDING | EOF | DEAD | DIRECT_RECV) != 0 || !s.pending.is_empty() {
+                return;
+            }
+            let Some((ptr, len)) = e.read_target() else {
+                // The engine waits for a write (the end of the turn sends it).
+                return self.mark(idx);
+            };
+            if budget == 0 {
+                return self.mark(idx);
+            }
+            let len = len.min(budget);
+            // SAFETY: the connection's socket; `ptr` is the engine's memory for `len` bytes
+            // of the read it handed out, written here only.
+            let n = unsafe { libc::recv(s.fd, ptr as *mut libc::c_void, len, libc::MSG_DONTWAIT) };
+            if n > 0 {
+                s.last_rx = self.now;
+                s.ping_at = 0;
+                // The system call wrote `n` bytes where `read_target` pointed.
+                e.received(n as usize);
+                budget -= n as usize;
+                self.drive(idx, &[], false);
+                if !self.live_slot(idx, gen) {
+                    return;
+                }
+                continue;
+            }
+            let err = if n == 0 { 0 } else { io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) };
+            match err {
+                0 => return self.input_eof(idx),
+                libc::EINTR => continue,
+                libc::EAGAIN => {
+                    if !e.wants_direct(DIRECT_RECV_MIN) || !self.arm_recv_direct(idx) {
+                        e_idle(&mut self.slots[idx as usize]);
+                        self.arm_recv(idx);
+                    }
+                    return;
+                }
+                err => return self.fail(idx, Error::Io(io::Error::from_raw_os_error(err))),
+            }
         }
     }
 
@@ -208,5 +261,14 @@ impl<H: Handler> Loop<'_, H> {
             }
         }
         self.bufs.unregister(&self.ring);
+    }
+}
+
+/// Gives an engine that has nothing to write its buffers back while it waits.
+fn e_idle(s: &mut Slot) {
+    if let Phase::Open(e) = &mut s.phase {
+        if e.to_write().is_none() {
+            e.idle();
+        }
     }
 }
