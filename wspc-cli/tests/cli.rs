@@ -373,6 +373,75 @@ fn a_port_held_by_a_server_with_threads_is_busy_for_another() {
     }
 }
 
+/// A seccomp filter for the child's `pre_exec` that makes `io_uring_setup` fail with EPERM
+/// (as a container's profile does) and allows every other system call.
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn deny_io_uring_setup() -> std::io::Result<()> {
+    // The classic BPF program, over `struct seccomp_data` (the call's number at offset 0,
+    // the architecture at offset 4): a call of another architecture, whose numbers mean
+    // something else, is allowed.
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let filter = [
+        op(LD_W_ABS, 0, 0, 4),
+        op(JEQ_K, 0, 3, ARCH),
+        op(LD_W_ABS, 0, 0, 0),
+        op(JEQ_K, 0, 1, libc::SYS_io_uring_setup as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prctl with integer arguments only; it changes this (child) process's flags.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `prog` points to `filter`, both alive for the call; the kernel copies the
+    // program. seccomp(2) takes (operation, flags, pointer to the program).
+    let r =
+        unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn io_uring_denied_warns_once_and_serves_on_tokio() {
+    use std::os::unix::process::CommandExt;
+    let args = ["--io", "uring", "--threads", "2"];
+    // Allowed, the same command serves on io_uring: what the filter changes is the driver.
+    let allowed = Server::start(&args);
+    assert!(allowed.log().contains("io_uring, 2 threads"), "{}", allowed.log());
+    drop(allowed);
+
+    let srv = Server::start_with("127.0.0.1:0", &args, |cmd| {
+        // SAFETY: the closure runs in the child between fork and exec; it only makes two
+        // system calls (prctl, seccomp) on data of its own stack, nothing that allocates
+        // or takes a lock.
+        unsafe { cmd.pre_exec(deny_io_uring_setup) };
+    });
+    let log = srv.log();
+    assert_eq!(log.matches("io_uring cannot be used here").count(), 1, "{log}");
+    assert!(log.contains("serving on tokio"), "{log}");
+    assert!(!log.contains("io_uring, "), "{log}");
+    assert!(log.contains("(echo") && log.contains(", 2 threads)"), "{log}");
+    for i in 0..3 {
+        let line = format!("still echoing {i}\n");
+        let out = connect(&srv.ws_url(), &[], line.as_bytes());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(out.stdout, line.as_bytes());
+    }
+    srv.wait_count("closed peer=", 3);
+    assert_eq!(srv.log().matches("io_uring cannot be used here").count(), 1, "{}", srv.log());
+}
+
 #[test]
 fn threads_each_accept_and_ctrl_c_closes_every_connection() {
     // Both drivers: io_uring and tokio (the default).
