@@ -703,8 +703,9 @@ pub(crate) fn plain_answer(method: &str, path: &str) -> (&'static str, &'static 
     }
 }
 
-/// Answers a plain HTTP request and closes the connection.
-async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, method: &str, path: &str) {
+/// Logs a plain HTTP request from `peer` and returns its whole HTTP/1.1 response (the page,
+/// 404 or 405; the connection closes after it), for both drivers.
+pub(crate) fn http_response(peer: impl std::fmt::Display, method: &str, path: &str) -> Vec<u8> {
     let (status, ctype, body, extra) = plain_answer(method, path);
     info!("http peer={peer} {method} {path} {}", &status[..3]);
     let mut out = format!(
@@ -716,6 +717,12 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, me
     if method != "HEAD" {
         out.extend_from_slice(body.as_bytes());
     }
+    out
+}
+
+/// Answers a plain HTTP request and closes the connection.
+async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, method: &str, path: &str) {
+    let out = http_response(peer, method, path);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         io.write_all(&out).await?;
         io.flush().await?;

@@ -9,7 +9,7 @@
 //! too). `--broadcast`, `--exec` and `--to-tcp` stay on tokio. When the process may not use
 //! io_uring, [`run`] says so (the caller logs it once and serves on tokio).
 
-use crate::serve::{plain_answer, ServeArgs};
+use crate::serve::{http_response, ServeArgs};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -131,19 +131,8 @@ impl Handler for Echo {
     }
 
     fn on_http(&mut self, conn: &mut Conn<'_>, method: &str, path: &str) -> Option<Vec<u8>> {
-        let (status, ctype, body, extra) = plain_answer(method, path);
         let peer = conn.peer_addr().map_or_else(|_| "?".to_string(), |p| p.to_string());
-        info!("http peer={peer} {method} {path} {}", &status[..3]);
-        let mut out = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
-             X-Content-Type-Options: nosniff\r\n{extra}Connection: close\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        if method != "HEAD" {
-            out.extend_from_slice(body.as_bytes());
-        }
-        Some(out)
+        Some(http_response(peer, method, path))
     }
 
     fn on_open(&mut self, conn: &mut Conn<'_>) {
