@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Hardening stage of CI (called by .ci/run): fuzz smoke, ASan tests, cargo deny, short soak.
+# Hardening stage of CI (called by .ci/run): fuzz smoke, ASan tests, cargo deny, short soaks
+# (tokio and io_uring servers).
 #   bash .ci/hardening.sh
 # Each step prints PASS/FAIL/SKIP with the reason; the script fails if any step failed.
 # Long runs (not in CI): fuzz/run.sh 600 [target] (fuzz/README.md), soak/run.sh 10000 300
@@ -46,9 +47,31 @@ else
   echo "FAIL cargo deny: cargo-deny is not installed and could not be installed"; failed+=(deny)
 fi
 
-# 3. Short soak: 1000 connections for 20 s, every echo checked, server RSS flat.
+# 3. Short soak: 1000 connections for 20 s, every echo checked, server RSS flat; against
+#    the tokio echo_server, then (Linux) the io_uring driver's echo_server_uring. Both are
+#    built here with the features of CI's build stage (a no-op after it): soak/run.sh's own
+#    build has no features and would rebuild wspc-io's examples without them.
+EX=$PWD/target/release/examples
+if [ "$(uname -s)" = Linux ]; then features=axum,uring; else features=axum; fi
 step "soak (soak/run.sh 1000 20)"
-if bash soak/run.sh 1000 20; then echo "PASS soak"; else echo "FAIL soak"; failed+=(soak); fi
+if cargo build --release -p wspc-io --examples --features "$features" --quiet &&
+  SOAK_SERVER=$EX/echo_server bash soak/run.sh 1000 20; then
+  echo "PASS soak"
+else
+  echo "FAIL soak"; failed+=(soak)
+fi
+if [ "$features" = axum,uring ]; then
+  step "soak on io_uring (SOAK_SERVER=$EX/echo_server_uring soak/run.sh 1000 20)"
+  if [ ! -x "$EX/echo_server_uring" ]; then
+    echo "FAIL soak on io_uring: $EX/echo_server_uring was not built"; failed+=(soak-uring)
+  elif SOAK_SERVER=$EX/echo_server_uring bash soak/run.sh 1000 20; then
+    echo "PASS soak on io_uring"
+  else
+    echo "FAIL soak on io_uring"; failed+=(soak-uring)
+  fi
+else
+  echo "SKIP soak on io_uring: not Linux"
+fi
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak test of the tokio echo server:  soak/run.sh [CONNECTIONS] [SECONDS] [THINK_MS]
+# Soak test of an echo server (tokio's echo_server unless SOAK_SERVER names another):
+#   soak/run.sh [CONNECTIONS] [SECONDS] [THINK_MS]
 #   CI (default):  soak/run.sh            -> 1000 connections, 20 s
 #   long run:      soak/run.sh 10000 300  (figures in soak/README.md)
 # Builds target/release/examples/echo_server and the soak client (soak/, its own
@@ -18,24 +19,29 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
   echo "FAIL soak: open-file limit $(ulimit -n) is below $need for $conns connections"; exit 1
 fi
-# SOAK_SERVER=path: use that echo_server binary instead of building target/release's.
+# SOAK_SERVER=path: use that echo server binary (echo_server's arguments: ADDR, then it
+# prints "listening on ADDR") instead of building target/release's echo_server, e.g.
+# target/release/examples/echo_server_uring; SOAK_SERVER_ARGS: more arguments for it
+# (split on spaces), e.g. "--threads 2".
 server_bin=${SOAK_SERVER:-$root/target/release/examples/echo_server}
+read -r -a server_args <<<"${SOAK_SERVER_ARGS:-}"
+server_name=$(basename "$server_bin")
 echo "== soak: building the echo server and the soak client"
 if [ -z "${SOAK_SERVER:-}" ]; then (cd "$root" && cargo build --release -p wspc-io --examples --quiet); fi
 (cd "$here" && cargo build --release --quiet)
 log=$(mktemp -d)
-"$server_bin" 127.0.0.1:0 >"$log/server.out" 2>"$log/server.err" &
+"$server_bin" 127.0.0.1:0 "${server_args[@]}" >"$log/server.out" 2>"$log/server.err" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$log"' EXIT
 addr=
 for _ in $(seq 1 100); do
   addr=$(sed -n 's/^listening on //p' "$log/server.out")
   [ -n "$addr" ] && break
-  kill -0 "$server" 2>/dev/null || { echo "FAIL soak: echo_server exited"; cat "$log/server.err"; exit 1; }
+  kill -0 "$server" 2>/dev/null || { echo "FAIL soak: $server_name exited"; cat "$log/server.err"; exit 1; }
   sleep 0.1
 done
-[ -n "$addr" ] || { echo "FAIL soak: echo_server did not start"; exit 1; }
-echo "== soak: $conns connections for ${secs}s against echo_server at $addr (pid $server)"
+[ -n "$addr" ] || { echo "FAIL soak: $server_name did not start"; exit 1; }
+echo "== soak: $conns connections for ${secs}s against $server_name${SOAK_SERVER_ARGS:+ $SOAK_SERVER_ARGS} at $addr (pid $server)"
 rc=0
 "$here/target/release/wspc-soak" --url "ws://$addr/" --connections "$conns" --seconds "$secs" \
   --think-ms "$think" --server-pid "$server" || rc=$?

@@ -13,7 +13,8 @@
 //! itself (400, 405, 426, 431); any other request is answered here: the page for
 //! `GET /` (and `/index.html`, also `HEAD`), 404 for other paths, 405 for other methods.
 //!
-//! With `--tls-cert`/`--tls-key`, TLS offers `h2` and `http/1.1` by ALPN: a connection that
+//! With `--tls-cert`/`--tls-key` (on tokio; `--io uring` offers only `http/1.1`, see
+//! [`crate::serve_uring`]), TLS offers `h2` and `http/1.1` by ALPN: a connection that
 //! chose `h2` is served by [`crate::serve_h2`] (the page, and WebSockets as RFC 8441
 //! extended CONNECT streams), the others as above. The log line of each WebSocket says
 //! which it came over (`via=h2` or `via=http/1.1`).
@@ -86,7 +87,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL", requires = "broadcast")]
     pub redis: Option<String>,
     /// PEM certificate chain: serve wss:// (and the page over https://), offering HTTP/2 and HTTP/1.1 by
-    /// ALPN; over HTTP/2, WebSockets come as RFC 8441 extended CONNECT streams. Needs --tls-key.
+    /// ALPN (--io uring: HTTP/1.1 only); over HTTP/2, WebSockets come as RFC 8441 extended CONNECT streams.
+    /// Needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert.
@@ -124,8 +126,9 @@ pub struct ServeArgs {
     /// `--exec`, `--to-tcp` and their options.
     #[command(flatten)]
     pub relay: crate::relay::RelayArgs,
-    /// I/O driver: tokio (the default) or uring (io_uring, Linux: the echo mode, falling back to tokio when
-    /// io_uring is not allowed; TLS, --broadcast, --exec and --to-tcp run on tokio).
+    /// I/O driver: tokio (the default) or uring (io_uring, Linux: the echo mode, with or without TLS, falling
+    /// back to tokio when io_uring is not allowed; --broadcast, --exec and --to-tcp run on tokio). uring speaks
+    /// HTTP/1.1 only: its TLS offers only http/1.1 by ALPN, so no WebSockets over HTTP/2 (RFC 8441).
     #[arg(long, value_enum, default_value_t = Io::default())]
     pub io: Io,
 }
@@ -135,7 +138,7 @@ pub struct ServeArgs {
 pub enum Io {
     /// tokio's runtime (epoll): every mode.
     Tokio,
-    /// io_uring (Linux): the echo mode.
+    /// io_uring (Linux): the echo mode, ws:// and wss:// (HTTP/1.1 only: TLS offers only http/1.1 by ALPN).
     Uring,
 }
 
@@ -700,8 +703,9 @@ pub(crate) fn plain_answer(method: &str, path: &str) -> (&'static str, &'static 
     }
 }
 
-/// Answers a plain HTTP request and closes the connection.
-async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, method: &str, path: &str) {
+/// Logs a plain HTTP request from `peer` and returns its whole HTTP/1.1 response (the page,
+/// 404 or 405; the connection closes after it), for both drivers.
+pub(crate) fn http_response(peer: impl std::fmt::Display, method: &str, path: &str) -> Vec<u8> {
     let (status, ctype, body, extra) = plain_answer(method, path);
     info!("http peer={peer} {method} {path} {}", &status[..3]);
     let mut out = format!(
@@ -713,6 +717,12 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, me
     if method != "HEAD" {
         out.extend_from_slice(body.as_bytes());
     }
+    out
+}
+
+/// Answers a plain HTTP request and closes the connection.
+async fn http<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, peer: SocketAddr, method: &str, path: &str) {
+    let out = http_response(peer, method, path);
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         io.write_all(&out).await?;
         io.flush().await?;

@@ -3,11 +3,13 @@
 //! in [`crate::serve`], on [`wspc_io::uring`]: one thread per CPU the process may run on,
 //! each with its own ring and `SO_REUSEPORT` listener, event callbacks instead of a task per connection.
 //!
-//! TLS (it offers HTTP/2 by ALPN, which this driver does not serve), `--broadcast`, `--exec`
-//! and `--to-tcp` stay on tokio. When the process may not use io_uring, [`run`] says so (the
-//! caller logs it once and serves on tokio).
+//! With `--tls-cert`/`--tls-key` it serves `wss://` and the page over `https://` (rustls
+//! driven from the ring). This driver speaks HTTP/1.1 only, so its TLS offers only
+//! `http/1.1` by ALPN: no HTTP/2, hence no RFC 8441 WebSockets (the tokio server offers `h2`
+//! too). `--broadcast`, `--exec` and `--to-tcp` stay on tokio. When the process may not use
+//! io_uring, [`run`] says so (the caller logs it once and serves on tokio).
 
-use crate::serve::{plain_answer, ServeArgs};
+use crate::serve::{http_response, ServeArgs};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,11 +27,22 @@ pub enum NotRun {
 
 /// True when `args` asks for a mode this driver serves.
 pub fn supports(args: &ServeArgs) -> bool {
-    args.tls_cert.is_none() && !args.broadcast && args.relay.exec.is_none() && args.relay.to_tcp.is_none()
+    !args.broadcast && args.relay.exec.is_none() && args.relay.to_tcp.is_none()
 }
 
 /// Runs the echo server on io_uring until Ctrl-C or SIGTERM.
 pub fn run(args: &ServeArgs, config: Config, threads: usize) -> Result<ExitCode, NotRun> {
+    // ALPN `http/1.1` only (`server_config_from_pem_files`): this driver has no HTTP/2.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => match wspc_io::tls::server_config_from_pem_files(c, k) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => {
+                eprintln!("wspc: cannot use {} / {}: {e}", c.display(), k.display());
+                return Err(NotRun::Failed(ExitCode::from(1)));
+            }
+        },
+        _ => None,
+    };
     let mut server = match Server::bind(&args.addr, config, threads) {
         Ok(s) => s,
         Err(wspc_io::Error::Io(e)) if is_bind_error(&e) => {
@@ -38,10 +51,14 @@ pub fn run(args: &ServeArgs, config: Config, threads: usize) -> Result<ExitCode,
         }
         Err(e) => return Err(NotRun::Unavailable(e)),
     };
+    let (http, ws) = if tls.is_some() { ("https", "wss") } else { ("http", "ws") };
+    if let Some(cfg) = tls {
+        server = server.tls(cfg);
+    }
     let local = server.local_addr();
     let deflate = !args.no_deflate;
     info!(
-        "listening on {local}: open http://{local}/ for the demo page; WebSocket ws://{local}/ (echo{}{}; io_uring, {} thread{})",
+        "listening on {local}: open {http}://{local}/ for the demo page; WebSocket {ws}://{local}/ (echo{}{}; io_uring, {} thread{})",
         if deflate { format!(", permessage-deflate accepted ({})", args.deflate_policy) } else { String::new() },
         if args.subprotocol.is_empty() { String::new() } else { format!(", subprotocols {:?}", args.subprotocol) },
         server.threads(),
@@ -114,19 +131,8 @@ impl Handler for Echo {
     }
 
     fn on_http(&mut self, conn: &mut Conn<'_>, method: &str, path: &str) -> Option<Vec<u8>> {
-        let (status, ctype, body, extra) = plain_answer(method, path);
         let peer = conn.peer_addr().map_or_else(|_| "?".to_string(), |p| p.to_string());
-        info!("http peer={peer} {method} {path} {}", &status[..3]);
-        let mut out = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
-             X-Content-Type-Options: nosniff\r\n{extra}Connection: close\r\n\r\n",
-            body.len()
-        )
-        .into_bytes();
-        if method != "HEAD" {
-            out.extend_from_slice(body.as_bytes());
-        }
-        Some(out)
+        Some(http_response(peer, method, path))
     }
 
     fn on_open(&mut self, conn: &mut Conn<'_>) {

@@ -117,6 +117,12 @@ fn tls_to_a_plain_server_exits_5() {
 
 #[test]
 fn wss_with_ca_insecure_and_untrusted() {
+    for io in ["tokio", "uring"] {
+        wss_on(io);
+    }
+}
+
+fn wss_on(io: &str) {
     let dir = cli_support::temp_dir("tls");
     let key = rcgen::KeyPair::generate().unwrap();
     let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
@@ -124,8 +130,11 @@ fn wss_with_ca_insecure_and_untrusted() {
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    let srv = Server::start(&["--tls-cert", cert_path.to_str().unwrap(), "--tls-key", key_path.to_str().unwrap()]);
+    let (cert_arg, key_arg) = (cert_path.to_str().unwrap(), key_path.to_str().unwrap());
+    let srv = Server::start(&["--tls-cert", cert_arg, "--tls-key", key_arg, "--io", io]);
     assert!(srv.log().contains("wss://"), "{}", srv.log());
+    // The driver asked for serves TLS itself (no fallback to tokio).
+    assert_eq!(srv.log().contains("io_uring, "), io == "uring", "{}", srv.log());
     let url = format!("wss://localhost:{}/", srv.port());
 
     let out = connect(&url, &["--ca", cert_path.to_str().unwrap()], "sécurisé\n".as_bytes());
@@ -140,6 +149,56 @@ fn wss_with_ca_insecure_and_untrusted() {
     let out = connect(&url, &[], b"x\n");
     assert_eq!(out.code, Some(5), "{}", out.stderr);
     assert!(out.stderr.contains("TLS error"), "{}", out.stderr);
+
+    // The page over https://, to a client offering h2 and http/1.1 by ALPN: tokio chooses
+    // h2 (its page then comes over HTTP/2), io_uring http/1.1.
+    let ca = cert.pem().into_bytes();
+    let (alpn, _) = https_get(&srv.addr, &ca, &[b"h2", b"http/1.1"], "");
+    let want: &[u8] = if io == "uring" { b"http/1.1" } else { b"h2" };
+    assert_eq!(alpn.as_deref(), Some(want), "{io}");
+    let (alpn, page) = https_get(&srv.addr, &ca, &[b"http/1.1"], "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n") && page.contains("<title>wspc demo"), "{io}: {page}");
+    // A client offering HTTP/2 gets it from tokio (RFC 8441); io_uring offers only
+    // http/1.1 by ALPN, so the same client falls back to an HTTP/1.1 upgrade.
+    let out = connect(&url, &["--http2", "-v", "--ca", cert_arg], "über h2?\n".as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "über h2?\n".as_bytes());
+    let expect = if io == "uring" { "protocol: HTTP/1.1" } else { "protocol: HTTP/2 (extended CONNECT)" };
+    assert!(out.stderr.contains(expect), "{io}: {}", out.stderr);
+    srv.wait_count("connected peer=", 3);
+}
+
+/// A TLS connection to `addr` (certificate name `localhost`, trusting `ca_pem`) offering
+/// `alpn`: the protocol the server chose, and its answer to `request` (nothing is read
+/// when the request is empty).
+fn https_get(addr: &str, ca_pem: &[u8], alpn: &[&[u8]], request: &str) -> (Option<Vec<u8>>, String) {
+    let mut cfg = (*wspc_io::tls::client_config_with_ca(ca_pem).unwrap()).clone();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
+    }
+    let alpn = tls.conn.alpn_protocol().map(|p| p.to_vec());
+    let mut out = Vec::new();
+    if !request.is_empty() {
+        tls.write_all(request.as_bytes()).unwrap();
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                // The server may end the TCP stream without close_notify after the answer.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => panic!("reading the answer: {e}"),
+            }
+        }
+    }
+    (alpn, String::from_utf8_lossy(&out).into_owned())
 }
 
 #[test]
@@ -314,9 +373,78 @@ fn a_port_held_by_a_server_with_threads_is_busy_for_another() {
     }
 }
 
+/// A seccomp filter for the child's `pre_exec` that makes `io_uring_setup` fail with EPERM
+/// (as a container's profile does) and allows every other system call.
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn deny_io_uring_setup() -> std::io::Result<()> {
+    // The classic BPF program, over `struct seccomp_data` (the call's number at offset 0,
+    // the architecture at offset 4): a call of another architecture, whose numbers mean
+    // something else, is allowed.
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let filter = [
+        op(LD_W_ABS, 0, 0, 4),
+        op(JEQ_K, 0, 3, ARCH),
+        op(LD_W_ABS, 0, 0, 0),
+        op(JEQ_K, 0, 1, libc::SYS_io_uring_setup as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        op(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prctl with integer arguments only; it changes this (child) process's flags.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `prog` points to `filter`, both alive for the call; the kernel copies the
+    // program. seccomp(2) takes (operation, flags, pointer to the program).
+    let r =
+        unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn io_uring_denied_warns_once_and_serves_on_tokio() {
+    use std::os::unix::process::CommandExt;
+    let args = ["--io", "uring", "--threads", "2"];
+    // Allowed, the same command serves on io_uring: what the filter changes is the driver.
+    let allowed = Server::start(&args);
+    assert!(allowed.log().contains("io_uring, 2 threads"), "{}", allowed.log());
+    drop(allowed);
+
+    let srv = Server::start_with("127.0.0.1:0", &args, |cmd| {
+        // SAFETY: the closure runs in the child between fork and exec; it only makes two
+        // system calls (prctl, seccomp) on data of its own stack, nothing that allocates
+        // or takes a lock.
+        unsafe { cmd.pre_exec(deny_io_uring_setup) };
+    });
+    let log = srv.log();
+    assert_eq!(log.matches("io_uring cannot be used here").count(), 1, "{log}");
+    assert!(log.contains("serving on tokio"), "{log}");
+    assert!(!log.contains("io_uring, "), "{log}");
+    assert!(log.contains("(echo") && log.contains(", 2 threads)"), "{log}");
+    for i in 0..3 {
+        let line = format!("still echoing {i}\n");
+        let out = connect(&srv.ws_url(), &[], line.as_bytes());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(out.stdout, line.as_bytes());
+    }
+    srv.wait_count("closed peer=", 3);
+    assert_eq!(srv.log().matches("io_uring cannot be used here").count(), 1, "{}", srv.log());
+}
+
 #[test]
 fn threads_each_accept_and_ctrl_c_closes_every_connection() {
-    // Both drivers: io_uring (the default on Linux) and tokio.
+    // Both drivers: io_uring and tokio (the default).
     for io in ["uring", "tokio"] {
         threads_and_ctrl_c(io);
     }

@@ -9,10 +9,13 @@
 //! runtime), like the other servers of the benchmark suite; run one process per core to use
 //! more.
 
+mod echo_args;
+
+use echo_args::{EchoArgs, Takes};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use wspc_io::tokio::WebSocket;
-use wspc_io::{Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
+use wspc_io::{Accept, Config, Message, Request};
 
 struct Opts {
     config: Config,
@@ -20,15 +23,7 @@ struct Opts {
 }
 
 fn handler(opts: &Opts) -> impl FnOnce(&Request) -> Result<Accept, wspc_io::Reject> + '_ {
-    move |req: &Request| {
-        let mut a = Accept::default();
-        if let Some(p) = &opts.subprotocol {
-            if wspc_io::http::subprotocols(req).any(|o| o == p) {
-                a = a.subprotocol(p.clone());
-            }
-        }
-        Ok(a)
-    }
+    move |req: &Request| echo_args::accept(opts.subprotocol.as_deref(), req)
 }
 
 async fn echo<S>(mut ws: WebSocket<S>)
@@ -68,47 +63,10 @@ async fn serve(tcp: TcpStream, opts: Arc<Opts>) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut addr = None;
-    let mut deflate = true;
-    let mut policy = DeflatePolicy::default();
-    let mut subprotocol = None;
-    let (mut cert, mut key) = (None, None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--deflate" => deflate = true,
-            "--no-deflate" => deflate = false,
-            "--deflate-policy" => policy = args.next().unwrap_or_default().parse().expect("--deflate-policy"),
-            "--subprotocol" => subprotocol = args.next(),
-            "--cert" => cert = args.next(),
-            "--key" => key = args.next(),
-            _ if addr.is_none() => addr = Some(a),
-            _ => {
-                eprintln!("usage: echo_server ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P] [--cert PEM --key PEM]");
-                std::process::exit(2);
-            }
-        }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
-    // uncompressed text on a permessage-deflate connection.
-    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::policy(policy) });
-    let config = Config::default().deflate_config(deflate);
-    let tls = match (cert, key) {
-        (Some(c), Some(k)) => {
-            let cfg = wspc_io::tls::server_config_from_pem_files(c, k).unwrap_or_else(|e| {
-                eprintln!("TLS: {e}");
-                std::process::exit(1)
-            });
-            Some(wspc_io::tokio::tls_acceptor(cfg))
-        }
-        (None, None) => None,
-        _ => {
-            eprintln!("--cert and --key go together");
-            std::process::exit(2);
-        }
-    };
-    let opts = Arc::new(Opts { config, subprotocol });
+    let args = EchoArgs::parse("echo_server", Takes { tls: true, threads: false });
+    let tls = args.tls_config().map(wspc_io::tokio::tls_acceptor);
+    let addr = args.addr;
+    let opts = Arc::new(Opts { config: args.config, subprotocol: args.subprotocol });
     let listener = TcpListener::bind(&addr).await.unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)

@@ -7,34 +7,16 @@
 //! `--no-deflate` is given (`--deflate` is the default, kept for symmetry).
 //! Prints `listening on ADDR` once bound.
 
+mod echo_args;
+
+use echo_args::{EchoArgs, Takes};
 use std::io::Write;
 use std::net::TcpListener;
-use wspc_io::{blocking, Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
+use wspc_io::{blocking, Message, Request};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut addr = None;
-    let mut deflate = true;
-    let mut policy = DeflatePolicy::default();
-    let mut subprotocol: Option<String> = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--deflate" => deflate = true,
-            "--no-deflate" => deflate = false,
-            "--deflate-policy" => policy = args.next().unwrap_or_default().parse().expect("--deflate-policy"),
-            "--subprotocol" => subprotocol = args.next(),
-            _ if addr.is_none() => addr = Some(a),
-            _ => {
-                eprintln!("usage: echo_server_blocking ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P]");
-                std::process::exit(2);
-            }
-        }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    // Compress every message (threshold 0): Autobahn's fuzzing client mishandles short
-    // uncompressed text on a permessage-deflate connection.
-    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::policy(policy) });
-    let config = Config::default().deflate_config(deflate);
+    let args = EchoArgs::parse("echo_server_blocking", Takes::default());
+    let (addr, config, subprotocol) = (args.addr, args.config, args.subprotocol);
     let listener = TcpListener::bind(&addr).unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)
@@ -47,15 +29,7 @@ fn main() {
         let subprotocol = subprotocol.clone();
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
-            let handler = |req: &Request| {
-                let mut a = Accept::default();
-                if let Some(p) = &subprotocol {
-                    if wspc_io::http::subprotocols(req).any(|o| o == p) {
-                        a = a.subprotocol(p.clone());
-                    }
-                }
-                Ok(a)
-            };
+            let handler = |req: &Request| echo_args::accept(subprotocol.as_deref(), req);
             let mut ws = match blocking::accept_with(stream, &config, handler) {
                 Ok(ws) => ws,
                 Err(e) => {

@@ -11,8 +11,11 @@
 //! `SO_REUSEPORT` listener. SIGINT or SIGTERM closes every connection with 1001 and exits.
 //! With `--cert`/`--key` it serves `wss://` (rustls driven from the ring).
 
+mod echo_args;
+
+use echo_args::{EchoArgs, Takes};
 use wspc_io::uring::{Conn, Handler, Server};
-use wspc_io::{Accept, Config, DeflateConfig, DeflatePolicy, Message, Request};
+use wspc_io::{Accept, Message, Request};
 
 struct Echo {
     subprotocol: Option<String>,
@@ -20,13 +23,7 @@ struct Echo {
 
 impl Handler for Echo {
     fn accept(&mut self, req: &Request) -> Result<Accept, wspc_io::Reject> {
-        let mut a = Accept::default();
-        if let Some(p) = &self.subprotocol {
-            if wspc_io::http::subprotocols(req).any(|o| o == p) {
-                a = a.subprotocol(p.clone());
-            }
-        }
-        Ok(a)
+        echo_args::accept(self.subprotocol.as_deref(), req)
     }
 
     fn on_message(&mut self, conn: &mut Conn<'_>, msg: Message) {
@@ -38,56 +35,22 @@ impl Handler for Echo {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut addr = None;
-    let mut deflate = true;
-    let mut policy = DeflatePolicy::default();
-    let mut subprotocol = None;
-    let mut threads = 1usize;
-    let (mut cert, mut key) = (None, None);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--deflate" => deflate = true,
-            "--no-deflate" => deflate = false,
-            "--deflate-policy" => policy = args.next().unwrap_or_default().parse().expect("--deflate-policy"),
-            "--subprotocol" => subprotocol = args.next(),
-            "--threads" => threads = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0).expect("--threads N"),
-            "--cert" => cert = args.next(),
-            "--key" => key = args.next(),
-            _ if addr.is_none() => addr = Some(a),
-            _ => {
-                eprintln!("usage: echo_server_uring ADDR [--deflate|--no-deflate] [--deflate-policy lean|balanced|best-ratio] [--subprotocol P] [--cert PEM --key PEM] [--threads N]");
-                std::process::exit(2);
-            }
-        }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    // Compress every message (threshold 0), as `echo_server` does.
-    let deflate = deflate.then(|| DeflateConfig { threshold: 0, ..DeflateConfig::policy(policy) });
-    let config = Config::default().deflate_config(deflate);
-    let mut server = Server::bind(&addr, config, threads).unwrap_or_else(|e| {
+    let args = EchoArgs::parse("echo_server_uring", Takes { tls: true, threads: true });
+    let tls = args.tls_config();
+    let addr = args.addr;
+    let mut server = Server::bind(&addr, args.config, args.threads).unwrap_or_else(|e| {
         eprintln!("bind {addr}: {e}");
         std::process::exit(1)
     });
-    match (cert, key) {
-        (Some(c), Some(k)) => {
-            let cfg = wspc_io::tls::server_config_from_pem_files(c, k).unwrap_or_else(|e| {
-                eprintln!("TLS: {e}");
-                std::process::exit(1)
-            });
-            server = server.tls(cfg);
-        }
-        (None, None) => {}
-        _ => {
-            eprintln!("--cert and --key go together");
-            std::process::exit(2);
-        }
+    if let Some(cfg) = tls {
+        server = server.tls(cfg);
     }
     println!("listening on {}", server.local_addr());
     // SIGINT and SIGTERM: close every connection with 1001, then exit.
     if let Err(e) = server.stop_on_signals() {
         eprintln!("signals: {e}");
     }
+    let subprotocol = args.subprotocol;
     let r = server.run(|| Echo { subprotocol: subprotocol.clone() });
     if let Err(e) = r {
         eprintln!("server: {e}");

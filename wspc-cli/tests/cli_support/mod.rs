@@ -118,16 +118,22 @@ impl Server {
 
     /// Starts the server on `addr` and waits for its "listening on" line.
     pub fn start_at(addr: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(wspc())
-            .arg("serve")
+        Self::start_with(addr, args, |_| {})
+    }
+
+    /// Starts the server on `addr`, its command first given to `setup` (a `pre_exec`, say),
+    /// and waits for its "listening on" line.
+    pub fn start_with(addr: &str, args: &[&str], setup: impl FnOnce(&mut Command)) -> Server {
+        let mut cmd = Command::new(wspc());
+        cmd.arg("serve")
             .arg(addr)
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn wspc serve");
+            .stderr(Stdio::piped());
+        setup(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn wspc serve");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
