@@ -15,7 +15,7 @@ const DIRECT_RECV_MIN: u64 = 16 << 10;
 /// instead of arriving mostly in the read buffer with the header.
 const LARGE_MESSAGE: usize = 32 << 10;
 /// The longest client frame header (2 + 8 length + 4 mask bytes).
-const HEADER_PEEK: usize = 14;
+pub(super) const HEADER_PEEK: usize = 14;
 /// The message vector grows for a direct read by at least this much (and at most by its
 /// length so far, so a peer's announced length never allocates far ahead of its bytes).
 const DIRECT_RESERVE_MIN: usize = 64 << 10;
