@@ -43,6 +43,8 @@ impl Handler for Echo {
     fn on_message(&mut self, conn: &mut Conn<'_>, msg: Message) {
         match msg {
             Message::Text(t) if t.as_str() == "close-me" => conn.close(Some(CloseFrame::new(4001, "asked"))),
+            // Holds the loop, so that what the peer sends meanwhile piles up in the socket.
+            Message::Text(t) if t.as_str() == "hold" => thread::sleep(Duration::from_millis(300)),
             Message::Text(t) if t.as_str() == "twice" => {
                 // Two replies to one message, the first large: the second waits its turn.
                 conn.send(Message::binary(vec![1u8; 100_000])).unwrap();
@@ -464,5 +466,55 @@ fn large_messages_pipelined_and_a_peer_gone_inside_one() {
     drop(raw);
     assert!(matches!(srv.next_event(), Event::Open));
     assert!(srv.closed().is_err(), "a stream that ended inside a frame is an error");
+    srv.stop();
+}
+
+#[test]
+fn a_message_larger_than_a_turn_takes_comes_back_whole() {
+    // Large payloads are read a bounded amount (2 MiB) per loop turn, the rest on the next
+    // turns. The server is held first, and the payload is written raw (mask key 0, no
+    // masking work in this test's client), so that turns find more than they may take.
+    let srv = start(Config::default().max_message_size(Some(64 << 20)), 1);
+    let mut raw = TcpStream::connect(&srv.addr).unwrap();
+    write!(
+        raw,
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    // The answer's head, a byte at a time: the echo follows it.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8];
+        raw.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let len: u64 = 48 << 20;
+    let mut w = raw.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        w.write_all(&[0x81, 0x84, 0, 0, 0, 0]).unwrap();
+        w.write_all(b"hold").unwrap();
+        let mut frame = vec![0x82, 0x80 | 127];
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        w.write_all(&frame).unwrap();
+        let chunk = vec![0xa5u8; 1 << 20];
+        for _ in 0..(len >> 20) {
+            w.write_all(&chunk).unwrap();
+        }
+    });
+    let mut echo_head = [0u8; 10];
+    raw.read_exact(&mut echo_head).unwrap();
+    assert_eq!(echo_head[..2], [0x82, 127]);
+    assert_eq!(u64::from_be_bytes(echo_head[2..].try_into().unwrap()), len);
+    let mut left = len as usize;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = raw.read(&mut buf[..left.min(1 << 20)]).unwrap();
+        assert!(n > 0 && buf[..n].iter().all(|&b| b == 0xa5));
+        left -= n;
+    }
+    writer.join().unwrap();
     srv.stop();
 }

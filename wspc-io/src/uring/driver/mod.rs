@@ -419,6 +419,9 @@ impl<'a, H: Handler> Loop<'a, H> {
     fn wait(&mut self) -> Result<()> {
         let now = self.tick();
         let r = match self.wheel.next() {
+            // Work left for the next turn (a connection that used its turn's budget, or
+            // was given output at the end of the turn): no waiting.
+            _ if !self.dirty.is_empty() => self.ring.submit(),
             Some(t) if t <= now => self.ring.submit(),
             next => {
                 // At most a second: a thread blocked in the ring under a tool that delivers
