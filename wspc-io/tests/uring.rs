@@ -518,3 +518,42 @@ fn a_message_larger_than_a_turn_takes_comes_back_whole() {
     writer.join().unwrap();
     srv.stop();
 }
+
+#[test]
+fn the_server_ends_the_stream_right_after_the_close_handshake() {
+    // RFC 6455 §7.1.1: the server closes the TCP connection first, as soon as the close
+    // frames are exchanged, not when its close timeout (a minute here) runs out.
+    let srv = start(Config::default().close_timeout(Duration::from_secs(60)), 1);
+    let mut raw = TcpStream::connect(&srv.addr).unwrap();
+    write!(
+        raw,
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8];
+        raw.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // A text message, then a close with 1000 (mask key 0).
+    raw.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    loop {
+        match raw.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("no end of stream after {:?} ({e}); got {got:?}", t.elapsed()),
+        }
+    }
+    assert_eq!(got, [0x81, 0x02, b'h', b'i', 0x88, 0x02, 0x03, 0xe8]);
+    assert!(matches!(srv.closed(), Ok(Some(f)) if f.code == 1000));
+    drop(raw);
+    srv.stop();
+}

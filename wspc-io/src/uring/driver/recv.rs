@@ -248,10 +248,24 @@ impl<H: Handler> Loop<'_, H> {
         loop {
             let slot = &mut self.slots[idx as usize];
             debug_assert!(slot.flags & SENDING == 0);
-            if slot.flags & FINISHING != 0 || slot.queued.is_some() {
-                return if slot.flags & FINISHING != 0 { input.len() } else { used };
+            if slot.flags & FINISHING != 0 {
+                return input.len();
             }
             let Phase::Open(s) = &mut slot.phase else { return input.len() };
+            if let Some(q) = &mut slot.queued {
+                // Messages the handler sent while the session was full go first.
+                while s.can_send() {
+                    let Some(m) = q.pop_front() else { break };
+                    let _ = s.send(m);
+                }
+                if q.is_empty() {
+                    slot.queued = None;
+                } else if slot.tls.is_none() && write_now(slot.fd, s) {
+                    continue;
+                } else {
+                    return used;
+                }
+            }
             if !s.can_send() {
                 // A large message (or a full write buffer) waits to be written: write it
                 // now if the socket takes it, and go on with the input.
@@ -399,7 +413,7 @@ impl<H: Handler> Loop<'_, H> {
 /// everything was written; what is left (the socket's buffer is full) goes out through the
 /// ring at the end of the turn, and a failure is found by that send too. Only while no
 /// send of this connection is in flight.
-fn write_now(fd: RawFd, e: &mut Engine) -> bool {
+pub(super) fn write_now(fd: RawFd, e: &mut Engine) -> bool {
     let Some([a, b]) = e.to_write() else { return true };
     let iov = [
         libc::iovec { iov_base: a.as_ptr() as *mut libc::c_void, iov_len: a.len() },

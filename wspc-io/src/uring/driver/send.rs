@@ -1,5 +1,6 @@
 //! Writing: the upgrade answer (or a refusal), and one send per connection per loop turn,
-//! plain or through TLS, with its completion.
+//! plain or through TLS, with its completion. A plain connection's bytes go out with a
+//! non-blocking `sendmsg` first; a send through the ring takes what the socket did not.
 
 use super::*;
 
@@ -133,6 +134,25 @@ impl<H: Handler> Loop<'_, H> {
         if self.slots[idx as usize].tls.is_some() {
             return self.submit_send_tls(idx);
         }
+        // A non-blocking `sendmsg` first: here it costs less than a send through the ring
+        // (20 B x1: 4.8 against 5.7 µs of server CPU per message, 20 B x16: 0.35 against
+        // 0.41, six interleaved rounds each); only what the socket does not take then
+        // goes through the ring, which waits for room.
+        {
+            let s = &mut self.slots[idx as usize];
+            // What a send's completion would do next: queued messages and waiting input
+            // go on, and a finishing connection ends its write direction on the next turn.
+            let follow_up = !s.pending.is_empty() || s.queued.is_some() || s.flags & (EOF | FINISHING) != 0;
+            if let Phase::Open(e) = &mut s.phase {
+                if super::recv::write_now(s.fd, e) {
+                    if follow_up {
+                        let gen = s.gen;
+                        self.after_write(idx, gen);
+                    }
+                    return;
+                }
+            }
+        }
         let s = &self.slots[idx as usize];
         let (a, b): (&[u8], &[u8]) = match &s.phase {
             Phase::Open(sess) => match sess.to_write() {
@@ -216,34 +236,42 @@ impl<H: Handler> Loop<'_, H> {
                 if tls.is_none() {
                     sess.written(res as usize);
                 }
-                if let Some(q) = &mut s.queued {
-                    while sess.can_send() {
-                        let Some(m) = q.pop_front() else { break };
-                        let _ = sess.send(m);
-                    }
-                    if q.is_empty() {
-                        s.queued = None;
-                    }
-                }
-                if self.stopping && !sess.closing() {
-                    sess.close(wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into());
-                    s.flags |= CLOSE_REQ;
-                    self.after_callback(idx);
-                }
-                let s = &mut self.slots[idx as usize];
-                // Input may be waiting: stashed bytes, the end of the stream, or bytes a
-                // direct receive put in the session meanwhile.
-                if s.flags & FINISHING == 0 && !sess_busy(s) {
-                    let p = std::mem::take(&mut s.pending);
-                    let eof = s.flags & EOF != 0;
-                    let n = self.drive(idx, &p, eof);
-                    self.restore_pending(idx, p, n);
-                }
-                if self.live_slot(idx, gen) {
-                    self.mark(idx);
-                }
+                self.after_write(idx, gen);
             }
             _ => {}
+        }
+    }
+
+    /// A write ended (through the ring or at once) with no send in flight: the messages
+    /// queued meanwhile go into the session, and the input that waited is handed on.
+    pub(super) fn after_write(&mut self, idx: u32, gen: u32) {
+        let s = &mut self.slots[idx as usize];
+        let Phase::Open(sess) = &mut s.phase else { return };
+        if let Some(q) = &mut s.queued {
+            while sess.can_send() {
+                let Some(m) = q.pop_front() else { break };
+                let _ = sess.send(m);
+            }
+            if q.is_empty() {
+                s.queued = None;
+            }
+        }
+        if self.stopping && !sess.closing() {
+            sess.close(wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into());
+            s.flags |= CLOSE_REQ;
+            self.after_callback(idx);
+        }
+        let s = &mut self.slots[idx as usize];
+        // Input may be waiting: stashed bytes, the end of the stream, or bytes a direct
+        // receive put in the session meanwhile.
+        if s.flags & FINISHING == 0 && !sess_busy(s) {
+            let p = std::mem::take(&mut s.pending);
+            let eof = s.flags & EOF != 0;
+            let n = self.drive(idx, &p, eof);
+            self.restore_pending(idx, p, n);
+        }
+        if self.live_slot(idx, gen) {
+            self.mark(idx);
         }
     }
 
