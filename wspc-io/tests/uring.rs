@@ -445,17 +445,7 @@ fn large_messages_pipelined_and_a_peer_gone_inside_one() {
 
     // A peer that announces 4 MiB, sends part of it, and goes away while the server is
     // receiving the rest into the message: the connection ends with an error, once.
-    let mut raw = TcpStream::connect(&srv.addr).unwrap();
-    let key = "dGhlIHNhbXBsZSBub25jZQ==";
-    write!(
-        raw,
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = [0u8; 1024];
-    let n = raw.read(&mut head).unwrap();
-    assert!(head[..n].starts_with(b"HTTP/1.1 101"));
+    let mut raw = raw_upgrade(&srv.addr);
     let len = 4u64 << 20;
     let mut frame = vec![0x82, 0x80 | 127];
     frame.extend_from_slice(&len.to_be_bytes());
@@ -475,21 +465,7 @@ fn a_message_larger_than_a_turn_takes_comes_back_whole() {
     // turns. The server is held first, and the payload is written raw (mask key 0, no
     // masking work in this test's client), so that turns find more than they may take.
     let srv = start(Config::default().max_message_size(Some(64 << 20)), 1);
-    let mut raw = TcpStream::connect(&srv.addr).unwrap();
-    write!(
-        raw,
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    // The answer's head, a byte at a time: the echo follows it.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8];
-        raw.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut raw = raw_upgrade(&srv.addr);
     let len: u64 = 48 << 20;
     let mut w = raw.try_clone().unwrap();
     let writer = thread::spawn(move || {
@@ -524,20 +500,7 @@ fn the_server_ends_the_stream_right_after_the_close_handshake() {
     // RFC 6455 §7.1.1: the server closes the TCP connection first, as soon as the close
     // frames are exchanged, not when its close timeout (a minute here) runs out.
     let srv = start(Config::default().close_timeout(Duration::from_secs(60)), 1);
-    let mut raw = TcpStream::connect(&srv.addr).unwrap();
-    write!(
-        raw,
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8];
-        raw.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut raw = raw_upgrade(&srv.addr);
     // A text message, then a close with 1000 (mask key 0).
     raw.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -556,4 +519,24 @@ fn the_server_ends_the_stream_right_after_the_close_handshake() {
     assert!(matches!(srv.closed(), Ok(Some(f)) if f.code == 1000));
     drop(raw);
     srv.stop();
+}
+
+/// A raw TCP connection upgraded to WebSocket, its `101` head read to the last byte (a
+/// byte at a time: frames may follow it).
+fn raw_upgrade(addr: &str) -> TcpStream {
+    let mut raw = TcpStream::connect(addr).unwrap();
+    write!(
+        raw,
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8];
+        raw.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    raw
 }

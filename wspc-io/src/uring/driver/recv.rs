@@ -252,19 +252,12 @@ impl<H: Handler> Loop<'_, H> {
                 return input.len();
             }
             let Phase::Open(s) = &mut slot.phase else { return input.len() };
-            if let Some(q) = &mut slot.queued {
-                // Messages the handler sent while the session was full go first.
-                while s.can_send() {
-                    let Some(m) = q.pop_front() else { break };
-                    let _ = s.send(m);
-                }
-                if q.is_empty() {
-                    slot.queued = None;
-                } else if slot.tls.is_none() && write_now(slot.fd, s) {
+            // Messages the handler sent while the session was full go first.
+            if !take_queued(&mut slot.queued, s) {
+                if slot.tls.is_none() && write_now(slot.fd, s) {
                     continue;
-                } else {
-                    return used;
                 }
+                return used;
             }
             if !s.can_send() {
                 // A large message (or a full write buffer) waits to be written: write it
@@ -432,4 +425,19 @@ pub(super) fn write_now(fd: RawFd, e: &mut Engine) -> bool {
     }
     e.written(n as usize);
     e.to_write().is_none()
+}
+
+/// Moves the messages queued while the session was full into it, as far as it has room;
+/// true when none is left waiting. (The queue is the slot's: boxed, rarely allocated.)
+#[allow(clippy::box_collection)]
+pub(super) fn take_queued(queued: &mut Option<Box<VecDeque<Message>>>, e: &mut Engine) -> bool {
+    let Some(q) = queued else { return true };
+    while e.can_send() {
+        let Some(m) = q.pop_front() else { break };
+        let _ = e.send(m);
+    }
+    if q.is_empty() {
+        *queued = None;
+    }
+    queued.is_none()
 }

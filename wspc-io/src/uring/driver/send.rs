@@ -247,15 +247,7 @@ impl<H: Handler> Loop<'_, H> {
     pub(super) fn after_write(&mut self, idx: u32, gen: u32) {
         let s = &mut self.slots[idx as usize];
         let Phase::Open(sess) = &mut s.phase else { return };
-        if let Some(q) = &mut s.queued {
-            while sess.can_send() {
-                let Some(m) = q.pop_front() else { break };
-                let _ = sess.send(m);
-            }
-            if q.is_empty() {
-                s.queued = None;
-            }
-        }
+        super::recv::take_queued(&mut s.queued, sess);
         if self.stopping && !sess.closing() {
             sess.close(wspc::close_status::ENDPOINT_UNAVAILABLE, STOP_REASON.into());
             s.flags |= CLOSE_REQ;
