@@ -148,6 +148,10 @@ impl<H: Handler> Loop<'_, H> {
                     if follow_up {
                         let gen = s.gen;
                         self.after_write(idx, gen);
+                    } else {
+                        // Nothing to read or write now: the buffers go back to the thread's
+                        // pools while the connection waits, as after a send's completion.
+                        e.idle();
                     }
                     return;
                 }
