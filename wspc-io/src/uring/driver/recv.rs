@@ -1,6 +1,7 @@
 //! Accepting connections and what they send: multishot accept and receive, TLS and plain
 //! input through the engine, and the end of a connection.
 
+use super::send::write_now;
 use super::*;
 
 impl<H: Handler> Loop<'_, H> {
@@ -397,34 +398,6 @@ impl<H: Handler> Loop<'_, H> {
     }
 
     // ----- the upgrade ------------------------------------------------------------------
-}
-
-/// Writes what the session holds with one non-blocking `sendmsg`, outside the ring: when the
-/// session is full in the middle of the input (a large payload lent to it, or the write
-/// buffer's limit), this lets the same loop turn go on with the next messages instead of
-/// waiting a turn for a submitted send while the input waits in a copy. True when
-/// everything was written; what is left (the socket's buffer is full) goes out through the
-/// ring at the end of the turn, and a failure is found by that send too. Only while no
-/// send of this connection is in flight.
-pub(super) fn write_now(fd: RawFd, e: &mut Engine) -> bool {
-    let Some([a, b]) = e.to_write() else { return true };
-    let iov = [
-        libc::iovec { iov_base: a.as_ptr() as *mut libc::c_void, iov_len: a.len() },
-        libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() },
-    ];
-    // SAFETY: a zeroed `msghdr` is valid (no name, no control data); it points to two
-    // vectors that live until the call returns.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = if b.is_empty() { 1 } else { 2 };
-    // SAFETY: the connection's socket; the vectors describe the session's bytes, which are
-    // only read.
-    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-    if n <= 0 {
-        return false;
-    }
-    e.written(n as usize);
-    e.to_write().is_none()
 }
 
 /// Moves the messages queued while the session was full into it, as far as it has room;

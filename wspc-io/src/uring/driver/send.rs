@@ -134,29 +134,6 @@ impl<H: Handler> Loop<'_, H> {
         if self.slots[idx as usize].tls.is_some() {
             return self.submit_send_tls(idx);
         }
-        // A non-blocking `sendmsg` first: here it costs less than a send through the ring
-        // (20 B x1: 4.8 against 5.7 µs of server CPU per message, 20 B x16: 0.35 against
-        // 0.41, six interleaved rounds each); only what the socket does not take then
-        // goes through the ring, which waits for room.
-        {
-            let s = &mut self.slots[idx as usize];
-            // What a send's completion would do next: queued messages and waiting input
-            // go on, and a finishing connection ends its write direction on the next turn.
-            let follow_up = !s.pending.is_empty() || s.queued.is_some() || s.flags & (EOF | FINISHING) != 0;
-            if let Phase::Open(e) = &mut s.phase {
-                if super::recv::write_now(s.fd, e) {
-                    if follow_up {
-                        let gen = s.gen;
-                        self.after_write(idx, gen);
-                    } else {
-                        // Nothing to read or write now: the buffers go back to the thread's
-                        // pools while the connection waits, as after a send's completion.
-                        e.idle();
-                    }
-                    return;
-                }
-            }
-        }
         let s = &self.slots[idx as usize];
         let (a, b): (&[u8], &[u8]) = match &s.phase {
             Phase::Open(sess) => match sess.to_write() {
@@ -283,4 +260,32 @@ impl<H: Handler> Loop<'_, H> {
             self.give_spare(p);
         }
     }
+}
+
+/// Writes what the session holds with one non-blocking `sendmsg`, outside the ring: when the
+/// session is full in the middle of the input (a large payload lent to it, or the write
+/// buffer's limit), this lets the same loop turn go on with the next messages instead of
+/// waiting a turn for a submitted send while the input waits in a copy. True when
+/// everything was written; what is left (the socket's buffer is full) goes out through the
+/// ring at the end of the turn, and a failure is found by that send too. Only while no
+/// send of this connection is in flight.
+pub(super) fn write_now(fd: RawFd, e: &mut Engine) -> bool {
+    let Some([a, b]) = e.to_write() else { return true };
+    let iov = [
+        libc::iovec { iov_base: a.as_ptr() as *mut libc::c_void, iov_len: a.len() },
+        libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() },
+    ];
+    // SAFETY: a zeroed `msghdr` is valid (no name, no control data); it points to two
+    // vectors that live until the call returns.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = if b.is_empty() { 1 } else { 2 };
+    // SAFETY: the connection's socket; the vectors describe the session's bytes, which are
+    // only read.
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n <= 0 {
+        return false;
+    }
+    e.written(n as usize);
+    e.to_write().is_none()
 }

@@ -1,6 +1,7 @@
 //! Timers (handshake, keepalive and close deadlines on the wheel), the end of each loop
 //! turn, and stopping.
 
+use super::send::write_now;
 use super::*;
 
 impl<H: Handler> Loop<'_, H> {
@@ -100,6 +101,25 @@ impl<H: Handler> Loop<'_, H> {
                     }
                 }
                 Phase::Open(sess) => {
+                    // A plain connection writes with a non-blocking `sendmsg` first: here it
+                    // costs less than a send through the ring (20 B x1: 4.8 against 5.7 µs
+                    // of server CPU per message, 20 B x16: 0.35 against 0.41, six
+                    // interleaved rounds each); only what the socket does not take goes
+                    // through the ring, which waits for room. When all went, the connection
+                    // goes on below as one with nothing to write.
+                    if s.tls.is_none() && sess.to_write().is_some() && write_now(s.fd, sess) {
+                        let waiting = !s.pending.is_empty() || s.queued.is_some() || s.flags & EOF != 0;
+                        if waiting && s.flags & FINISHING == 0 {
+                            // What a send's completion does: queued messages and the input
+                            // that waited go on (on the next turn's list).
+                            let gen = s.gen;
+                            self.after_write(idx, gen);
+                            self.arm_input(idx);
+                            continue;
+                        }
+                    }
+                    let s = &mut self.slots[idx as usize];
+                    let Phase::Open(sess) = &mut s.phase else { continue };
                     // A TLS connection that is finishing sends close_notify first.
                     if sess.to_write().is_some()
                         || tls_out
