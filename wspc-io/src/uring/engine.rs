@@ -66,17 +66,6 @@ impl Engine {
         self.0.direct_read_len().is_some_and(|n| n >= min)
     }
 
-    /// When a large payload is to be read straight into its message's memory (at least
-    /// `min` bytes of it): that memory, which stays put until [`received`](Self::received).
-    pub(super) fn direct_target(&mut self, min: usize) -> Option<(*mut u8, usize)> {
-        let len = self.0.direct_read_len()?;
-        if len < min {
-            return None;
-        }
-        let buf = self.0.read_buf_uninit();
-        Some((buf.as_mut_ptr() as *mut u8, buf.len()))
-    }
-
     /// The memory of the read handed out (a large payload's message or the receive
     /// buffer), if one is: it stays put until [`received`](Self::received).
     pub(super) fn read_target(&mut self) -> Option<(*mut u8, usize)> {
@@ -87,8 +76,8 @@ impl Engine {
         Some((buf.as_mut_ptr() as *mut u8, buf.len()))
     }
 
-    /// The kernel wrote `n` bytes at the start of [`direct_target`](Self::direct_target)'s
-    /// (or [`read_target`](Self::read_target)'s) memory (0: the end of the stream).
+    /// The kernel wrote `n` bytes at the start of [`read_target`](Self::read_target)'s
+    /// memory (0: the end of the stream).
     pub(super) fn received(&mut self, n: usize) {
         self.0.read_done(n);
     }

@@ -342,7 +342,10 @@ impl<'a, H: Handler> Loop<'a, H> {
     fn arm_recv_direct(&mut self, idx: u32) -> bool {
         let s = &mut self.slots[idx as usize];
         let Phase::Open(e) = &mut s.phase else { return false };
-        let Some((ptr, len)) = e.direct_target(DIRECT_RECV_MIN) else { return false };
+        if !e.wants_direct(DIRECT_RECV_MIN) {
+            return false;
+        }
+        let Some((ptr, len)) = e.read_target() else { return false };
         s.flags |= DIRECT_RECV;
         let e = opcode::Recv::new(types::Fd(s.fd), ptr, len.min(1 << 30) as u32).build().user_data(ud(
             KIND_RECV_DIRECT,

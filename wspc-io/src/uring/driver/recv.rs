@@ -139,7 +139,7 @@ impl<H: Handler> Loop<'_, H> {
                 s.last_rx = now;
                 s.ping_at = 0;
                 if let Phase::Open(e) = &mut s.phase {
-                    // The kernel wrote `n` bytes where `direct_target` pointed.
+                    // The kernel wrote `n` bytes where `read_target` pointed.
                     e.received(n as usize);
                 }
                 if s.flags & (FINISHING | SENDING) == 0 {
